@@ -1,0 +1,7 @@
+"""Placeholder: being written."""
+
+from .base import VendorSimulator
+
+
+class IotcommsSimulator(VendorSimulator):
+    name = "iotcomms"

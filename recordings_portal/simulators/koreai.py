@@ -1,0 +1,7 @@
+"""Placeholder: being written."""
+
+from .base import VendorSimulator
+
+
+class KoreaiSimulator(VendorSimulator):
+    name = "koreai"

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class VendorsConfig(AppConfig):
+    name = "recordings_portal.vendors"
