@@ -75,6 +75,14 @@ class VendorSimulator:
     def reset(self) -> None:
         """Rebuild the seeded state."""
 
+    def credentials(self) -> dict:
+        """What a portal vendor account needs to reach this simulator.
+
+        {"path": path below the server URL to use as the account's base URL,
+         "config": non-secret settings, "secrets": secret settings}
+        """
+        return {"path": f"/{self.name}", "config": {}, "secrets": {}}
+
     def control(self, knob: str, payload: dict) -> Response:
         """Vendor-specific test knobs, reached at POST /_control/<vendor>/<knob>."""
         return json_response({"error": f"unknown knob {knob!r}"}, 404)

@@ -35,7 +35,7 @@ class FlyflowSimulator(VendorSimulator):
         self.calls = {FIRST_ID + call.index: call for call in calls}
 
     def credentials(self) -> dict:
-        return {"config": {}, "secrets": {"api_key": self.api_key}}
+        return {"path": "/flyflow/v1", "config": {}, "secrets": {"api_key": self.api_key}}
 
     def _authorised(self, request: Request) -> bool:
         return request.header("Authorization", "") == f"Bearer {self.api_key}"
