@@ -1,5 +1,6 @@
 """One settings module, read from the environment (see README "Configuration")."""
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -11,7 +12,6 @@ from recordings_portal.lib.env import (
     envlist,
     load_env_file,
 )
-import os
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = Path(os.environ.get("PORTAL_ENV_FILE", BASE_DIR / ".env"))
@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "recordings_portal.vendors",
     "recordings_portal.catalog",
     "recordings_portal.dashboard",
+    "recordings_portal.demo",
 ]
 
 MIDDLEWARE = [
@@ -92,7 +93,9 @@ BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     # The embedded default: a broker in the data folder, so one machine needs no Redis.
     CELERY_BROKER_URL = "filesystem://"
@@ -135,6 +138,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Credentials encryption -----------------------------------------------------------------
 # Comma-separated Fernet keys, newest first; older keys only decrypt (see rotate_encryption_keys).
 FERNET_KEYS = envlist("FERNET_KEYS")
+# Vendors live on the internet; allow private and loopback addresses only on purpose.
+VENDOR_ALLOW_PRIVATE_NETWORKS = envbool("VENDOR_ALLOW_PRIVATE_NETWORKS")
 
 # --- Accounts and sessions -------------------------------------------------------------------
 LOGIN_URL = "accounts:login"

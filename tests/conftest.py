@@ -27,3 +27,50 @@ def simulators(simulator_server):
 @pytest.fixture
 def simulator_control(simulators):
     return SimulatorControl(simulators.url)
+
+
+# --- users and roles ---------------------------------------------------------------------
+ROLE_NAMES = ("supervisor", "compliance", "admin", "auditor")
+PASSWORD = "correct horse battery staple 42"
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth.models import Group, User
+
+    def make(username: str, *roles: str, **fields) -> User:
+        user = User.objects.create_user(username=username, password=PASSWORD, **fields)
+        user.groups.set(Group.objects.filter(name__in=roles))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):
+    """One user per role, keyed by role name."""
+    return {role: make_user(f"{role}-user", role) for role in ROLE_NAMES}
+
+
+@pytest.fixture
+def client_for(client, users):
+    """A test client logged in as the user of a role (or anonymous for None)."""
+
+    def login(role: str | None):
+        client.logout()
+        if role is not None:
+            client.force_login(users[role])
+        return client
+
+    return login
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    # Hashing passwords at full strength costs a second per user; tests need none of it.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The hashed manifest exists only after collectstatic; tests render templates without it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,2 +1,6 @@
+from .roles import user_roles
+
+
 def roles(request):
-    return {}
+    user = getattr(request, "user", None)
+    return {"user_roles": user_roles(user) if user is not None else []}

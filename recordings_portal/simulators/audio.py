@@ -168,7 +168,9 @@ def render_window(spec: AudioSpec, bursts: list[Burst], start: int, end: int) ->
         t = (np.arange(lo, hi) - burst.start) / rate
         # Pitch wobbles like intonation; the phase is its exact integral, so no clicks.
         wobble_hz, depth = 3.0, burst.pitch * 0.06
-        phase = 2 * np.pi * burst.pitch * t - (depth / wobble_hz) * np.cos(2 * np.pi * wobble_hz * t)
+        phase = 2 * np.pi * burst.pitch * t - (depth / wobble_hz) * np.cos(
+            2 * np.pi * wobble_hz * t
+        )
         voiced = np.zeros_like(t)
         for harmonic in range(1, 9):
             if harmonic * burst.pitch * 1.1 >= rate / 2:
@@ -177,7 +179,9 @@ def render_window(spec: AudioSpec, bursts: list[Burst], start: int, end: int) ->
         syllables = np.abs(np.sin(np.pi * t / burst.syllable)) ** 0.7
         fade = np.minimum(1.0, np.minimum(t, (burst.end - burst.start) / rate - t) / 0.05)
         breath = noise.normal(0, 0.08, t.size)
-        out[burst.party, lo - start : hi - start] = burst.level * syllables * fade * (voiced * 0.5 + breath)
+        out[burst.party, lo - start : hi - start] = (
+            burst.level * syllables * fade * (voiced * 0.5 + breath)
+        )
     return out
 
 

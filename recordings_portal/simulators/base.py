@@ -83,6 +83,10 @@ class VendorSimulator:
         """
         return {"path": f"/{self.name}", "config": {}, "secrets": {}}
 
+    def audio_specs(self) -> list:
+        """The audio every seeded recording needs, for warming the cache; vendors override."""
+        return []
+
     def control(self, knob: str, payload: dict) -> Response:
         """Vendor-specific test knobs, reached at POST /_control/<vendor>/<knob>."""
         return json_response({"error": f"unknown knob {knob!r}"}, 404)

@@ -37,6 +37,9 @@ class FlyflowSimulator(VendorSimulator):
     def credentials(self) -> dict:
         return {"path": "/flyflow/v1", "config": {}, "secrets": {"api_key": self.api_key}}
 
+    def audio_specs(self) -> list:
+        return [call.audio for call in self.calls.values()]
+
     def _authorised(self, request: Request) -> bool:
         return request.header("Authorization", "") == f"Bearer {self.api_key}"
 

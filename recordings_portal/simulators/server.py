@@ -65,12 +65,20 @@ class SimulatorServer(ThreadingHTTPServer):
             if vendors is not None and name not in vendors:
                 continue
             count = recordings.get(name, 40) if isinstance(recordings, dict) else recordings
-            self.vendors[name] = cls(clock=self.clock, audio=self.audio, seed=seed, recordings=count)
+            self.vendors[name] = cls(
+                clock=self.clock, audio=self.audio, seed=seed, recordings=count
+            )
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
+
+    def warm_audio(self) -> None:
+        """Encode every call's audio now, so the first downloads do not wait for it."""
+        for vendor in self.vendors.values():
+            for spec in vendor.audio_specs():
+                self.audio.get(spec)
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="simulators", daemon=True)
@@ -78,7 +86,10 @@ class SimulatorServer(ThreadingHTTPServer):
         return thread
 
     def control(self, method: str, parts: list[str], payload: dict) -> Response:
-        """/_control/clock, /_control/<vendor>/faults, /_control/<vendor>/reset, /<vendor>/<knob>."""
+        """/_control/accounts, /_control/clock, /_control/<vendor>/faults|reset|<knob>."""
+        if parts == ["accounts"]:
+            accounts = {name: vendor.credentials() for name, vendor in self.vendors.items()}
+            return json_response(accounts)
         if parts == ["clock"]:
             if method == "POST":
                 self.clock.advance(float(payload.get("advance", 0)))
@@ -111,7 +122,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
     server: SimulatorServer
     server_version = "VendorSimulator/1.0"
 
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args):
         log.debug("%s %s", self.address_string(), format % args)
 
     def do_GET(self):
@@ -197,9 +208,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         """End the connection mid-body: 'drop' resets it, 'truncate' closes it cleanly."""
         self.close_connection = True
         if fault == "drop":
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
 
 

@@ -1,0 +1,36 @@
+"""On PostgreSQL the database itself refuses UPDATE and DELETE on the access log."""
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION audit_accessevent_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit_accessevent is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER audit_accessevent_append_only
+    BEFORE UPDATE OR DELETE ON audit_accessevent
+    FOR EACH ROW EXECUTE FUNCTION audit_accessevent_append_only();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS audit_accessevent_append_only ON audit_accessevent;
+DROP FUNCTION IF EXISTS audit_accessevent_append_only();
+"""
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE, params=None)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+    operations = [migrations.RunPython(forwards, backwards)]

@@ -1,0 +1,101 @@
+"""The vendor kinds the portal speaks to, and what an account of each kind must be told.
+
+Connectors (issue: connectors and sync) add their class paths and capabilities here; this
+module stays free of HTTP and ORM code so forms, models and the registry can all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    required: bool = True
+    help_text: str = ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    label: str
+    config: tuple[Field, ...] = ()
+    secrets: tuple[Field, ...] = ()
+
+
+KINDS: dict[str, Kind] = {
+    "kaleyra": Kind(
+        "Kaleyra",
+        config=(
+            Field("sid", "Account SID", help_text="The SID in https://api.kaleyra.io/v1/<SID>"),
+        ),
+        secrets=(Field("api_key", "API key"),),
+    ),
+    "koreai": Kind(
+        "Kore.ai SmartAssist",
+        config=(
+            Field("bot_id", "Bot or stream ID"),
+            Field("account_id", "Account ID", help_text="For the callDetails session listing"),
+            Field("client_id", "Client ID", help_text="The app's client ID, the JWT appId claim"),
+        ),
+        secrets=(Field("client_secret", "Client secret", help_text="Signs the JWT (HS256)"),),
+    ),
+    "flyflow": Kind("Flyflow", secrets=(Field("api_key", "API key"),)),
+    "audian": Kind(
+        "Audian",
+        secrets=(
+            Field("api_key", "API key", help_text="Sent as X-Auth-Token"),
+            Field(
+                "webhook_secret",
+                "Webhook signing secret",
+                required=False,
+                help_text="Verifies X-Audian-Signature on recording webhooks",
+            ),
+        ),
+    ),
+    "iotcomms": Kind(
+        "iotcomms SIPRec",
+        config=(Field("domain", "SIPRec domain"),),
+        secrets=(
+            Field("api_token", "API token", help_text="Authorises the portal's commands"),
+            Field(
+                "callback_token",
+                "Callback bearer token",
+                help_text="The token iotcomms sends to the portal's callback endpoints",
+            ),
+        ),
+    ),
+}
+
+KIND_CHOICES = [(kind, spec.label) for kind, spec in KINDS.items()]
+
+
+def validate_config(kind: str, config: dict) -> dict[str, str]:
+    """Field name -> error message for a kind's non-secret settings (empty when valid)."""
+    spec = KINDS.get(kind)
+    if spec is None:
+        return {"kind": f"Unknown vendor kind {kind!r}."}
+    if not isinstance(config, dict):
+        return {"config": "Settings must be a JSON object."}
+    known = {field.name for field in spec.config}
+    errors = {
+        name: f"{spec.label} accounts have no setting {name!r}."
+        for name in config
+        if name not in known
+    }
+    for field in spec.config:
+        value = config.get(field.name)
+        if field.required and not (isinstance(value, str) and value.strip()):
+            errors[field.name] = f"{field.label} is required."
+    return errors
+
+
+def validate_secrets(kind: str, secrets: dict) -> dict[str, str]:
+    spec = KINDS[kind]
+    known = {field.name for field in spec.secrets}
+    errors = {name: f"Unknown secret {name!r}." for name in secrets if name not in known}
+    for field in spec.secrets:
+        if field.required and not secrets.get(field.name):
+            errors[field.name] = f"{field.label} is required."
+    return errors
