@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from recordings_portal.demo.users import describe, ensure_demo_users
 from recordings_portal.vendors.models import VendorAccount
-from recordings_portal.vendors.services import account_create, account_update
+from recordings_portal.vendors.services import AccountInvalid, account_create, account_update
 
 
 class Command(BaseCommand):
@@ -31,8 +31,12 @@ class Command(BaseCommand):
             }
             name = f"Demo {kind}"
             existing = VendorAccount.objects.filter(name=name).first()
-            if existing:
-                account_update(existing, **fields)
-            else:
-                account_create(name=name, **fields)
+            try:
+                if existing:
+                    account_update(existing, **fields)
+                else:
+                    account_create(name=name, **fields)
+            except AccountInvalid as exc:
+                self.stderr.write(f"  vendor account {name!r} not set up: {exc}")
+                continue
             self.stdout.write(f"  vendor account {name!r} -> {fields['base_url']}")
