@@ -92,7 +92,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+    # Longer than the longest task: Redis re-delivers unacknowledged tasks after it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 4 * 3600)
+    }
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
@@ -114,13 +117,24 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ["default", "sync", "media"]
-CELERY_TASK_ROUTES = {
-    "recordings_portal.catalog.tasks.sync_*": {"queue": "sync"},
-    "recordings_portal.catalog.tasks.download_*": {"queue": "media"},
-}
+# Queues: default, sync (catalog pages) and media (downloads); each task names its own.
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER")
-CELERY_BEAT_SCHEDULE: dict = {}
+# A download claim lapses after this long without a heartbeat (a worker died mid-download).
+DOWNLOAD_LEASE_SECONDS = envint("DOWNLOAD_LEASE_SECONDS", 600)
+DOWNLOAD_MAX_ATTEMPTS = envint("DOWNLOAD_MAX_ATTEMPTS", 5)
+SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 5)
+# A running sync with no heartbeat for this long is taken to have lost its worker.
+SYNC_STALE_SECONDS = envint("SYNC_STALE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE = {
+    "sync-due-accounts": {
+        "task": "recordings_portal.catalog.tasks.sync_due_accounts",
+        "schedule": 60,
+    },
+    "recover-stalled-work": {
+        "task": "recordings_portal.catalog.tasks.recover_stalled_work",
+        "schedule": 300,
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Storage --------------------------------------------------------------------------------

@@ -74,3 +74,34 @@ def _test_settings(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+# --- vendor accounts against the simulators ------------------------------------------------
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def vendor_account(db, simulators, settings, media_root):
+    """make(kind) -> a VendorAccount pointing at that simulator, as the demo sets one up."""
+    from recordings_portal.vendors.services import account_create
+
+    settings.VENDOR_ALLOW_PRIVATE_NETWORKS = True
+
+    def make(kind: str, name: str | None = None, **overrides):
+        offered = simulators.vendors[kind].credentials()
+        fields = {
+            "name": name or f"Test {kind}",
+            "kind": kind,
+            "base_url": simulators.url + offered["path"],
+            "config": offered["config"],
+            "secrets": offered["secrets"],
+            **overrides,
+        }
+        return account_create(**fields)
+
+    return make

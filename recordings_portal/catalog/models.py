@@ -50,6 +50,9 @@ class Recording(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     legal_hold = models.BooleanField(default=False)
     download_attempts = models.PositiveSmallIntegerField(default=0)
+    # Who is downloading it and until when: a worker that died loses its claim when it lapses.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

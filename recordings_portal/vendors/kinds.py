@@ -1,7 +1,8 @@
-"""The vendor kinds the portal speaks to, and what an account of each kind must be told.
+"""The vendor kinds: what an account of each must be told, its connector, what it can do.
 
-Connectors (issue: connectors and sync) add their class paths and capabilities here; this
-module stays free of HTTP and ORM code so forms, models and the registry can all read it.
+This is the registry: a plain dict read by forms, models and services. The connector class is
+named by its dotted path and imported on first use (connectors/registry.py), so nothing here
+pulls in HTTP code.
 """
 
 from __future__ import annotations
@@ -17,9 +18,19 @@ class Field:
     help_text: str = ""
 
 
+# What a connector can do; the UI offers only what the account's kind supports.
+DISCOVER = "discover"  # list the vendor's catalog page by page
+IMPORT = "import"  # recordings named in a file the customer exports (reports, session ids)
+WEBHOOKS = "webhooks"  # the vendor tells the portal about recordings
+DELETE = "delete"  # the vendor's copy can be deleted through its API
+REMOTE_MASK = "remote_mask"  # the vendor can mask its own copy
+
+
 @dataclass(frozen=True)
 class Kind:
     label: str
+    connector: str
+    capabilities: frozenset[str]
     config: tuple[Field, ...] = ()
     secrets: tuple[Field, ...] = ()
 
@@ -27,6 +38,8 @@ class Kind:
 KINDS: dict[str, Kind] = {
     "kaleyra": Kind(
         "Kaleyra",
+        "recordings_portal.vendors.connectors.kaleyra.KaleyraConnector",
+        frozenset({IMPORT}),
         config=(
             Field("sid", "Account SID", help_text="The SID in https://api.kaleyra.io/v1/<SID>"),
         ),
@@ -34,6 +47,8 @@ KINDS: dict[str, Kind] = {
     ),
     "koreai": Kind(
         "Kore.ai SmartAssist",
+        "recordings_portal.vendors.connectors.koreai.KoreaiConnector",
+        frozenset({DISCOVER, IMPORT, DELETE}),
         config=(
             Field("bot_id", "Bot or stream ID"),
             Field("account_id", "Account ID", help_text="For the callDetails session listing"),
@@ -41,9 +56,16 @@ KINDS: dict[str, Kind] = {
         ),
         secrets=(Field("client_secret", "Client secret", help_text="Signs the JWT (HS256)"),),
     ),
-    "flyflow": Kind("Flyflow", secrets=(Field("api_key", "API key"),)),
+    "flyflow": Kind(
+        "Flyflow",
+        "recordings_portal.vendors.connectors.flyflow.FlyflowConnector",
+        frozenset({DISCOVER}),
+        secrets=(Field("api_key", "API key"),),
+    ),
     "audian": Kind(
         "Audian",
+        "recordings_portal.vendors.connectors.audian.AudianConnector",
+        frozenset({DISCOVER, WEBHOOKS, DELETE}),
         secrets=(
             Field("api_key", "API key", help_text="Sent as X-Auth-Token"),
             Field(
@@ -56,6 +78,8 @@ KINDS: dict[str, Kind] = {
     ),
     "iotcomms": Kind(
         "iotcomms SIPRec",
+        "recordings_portal.vendors.connectors.iotcomms.IotcommsConnector",
+        frozenset({WEBHOOKS, DELETE, REMOTE_MASK}),
         config=(Field("domain", "SIPRec domain"),),
         secrets=(
             Field("api_token", "API token", help_text="Authorises the portal's commands"),

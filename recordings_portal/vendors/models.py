@@ -28,6 +28,8 @@ class VendorAccount(models.Model):
     enabled = models.BooleanField(default=True)
     sync_interval_minutes = models.PositiveIntegerField(default=60)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # The connector's watermark after the last complete sync (e.g. Audian's "since").
+    sync_state = models.JSONField(default=dict, blank=True, editable=False)
     last_error = models.TextField(blank=True)
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN)
     health_checked_at = models.DateTimeField(null=True, blank=True)

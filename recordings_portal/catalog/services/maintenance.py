@@ -1,0 +1,27 @@
+"""Finding work that a dead worker left behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from recordings_portal.catalog.models import Recording, RecordingState, SyncRun, SyncState
+
+
+def recover_stalled() -> dict[str, list[int]]:
+    now = timezone.now()
+    lapsed = list(
+        Recording.objects.filter(
+            state=RecordingState.DOWNLOADING, claimed_until__lt=now
+        ).values_list("id", flat=True)
+    )
+    # Left in DOWNLOADING: the download task's claim accepts lapsed claims as they are.
+    stale_before = now - timedelta(seconds=settings.SYNC_STALE_SECONDS)
+    silent = list(
+        SyncRun.objects.filter(state=SyncState.RUNNING, heartbeat_at__lt=stale_before).values_list(
+            "id", flat=True
+        )
+    )
+    return {"downloads": lapsed, "syncs": silent}

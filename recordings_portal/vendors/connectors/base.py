@@ -1,0 +1,269 @@
+"""What every vendor connector is: the interface, the values it returns, the errors it raises.
+
+A connector speaks one vendor's HTTP API and nothing else. It gets the account's settings and
+an httpx client, returns plain dataclasses, and never touches the ORM: services translate. The
+HTTP mechanism (status codes to errors, Retry-After, streaming media) lives here once, so a
+vendor module only says what is different about its vendor.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import httpx
+
+from recordings_portal.lib.http import UnsafeDestination
+
+MEDIA_CHUNK = 256 * 1024
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class ConnectorError(Exception):
+    """A vendor call failed. `permanent` says whether trying again can help."""
+
+    permanent = False
+
+    def __init__(self, message: str, *, permanent: bool | None = None, retry_after: float = 0):
+        super().__init__(message)
+        self.message = message
+        if permanent is not None:
+            self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class AuthFailed(ConnectorError):
+    """The vendor refused the credentials: the account's admin must act."""
+
+    permanent = True
+
+
+class NotReady(ConnectorError):
+    """The recording exists but cannot be fetched yet (call or processing in progress)."""
+
+
+class RateLimited(ConnectorError):
+    """The vendor asked us to slow down; retry_after says for how long."""
+
+
+class Gone(ConnectorError):
+    """The recording is no longer at the vendor (expired, deleted, never existed)."""
+
+    permanent = True
+
+
+class LinkExpired(ConnectorError):
+    """A signed or temporary media link expired: ask the vendor for a new one."""
+
+
+class InvalidEvent(ConnectorError):
+    """A webhook or callback that must not be acted on (bad signature, stale, malformed)."""
+
+    permanent = True
+
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    base_url: str
+    config: dict
+    secrets: dict
+
+
+@dataclass(frozen=True)
+class RemoteRecording:
+    """A recording as the vendor describes it; every field but the id is optional."""
+
+    external_id: str
+    vendor_call_id: str = ""
+    started_at: datetime | None = None
+    duration: float | None = None
+    direction: str = "unknown"
+    caller: str = ""
+    callee: str = ""
+    participants: tuple[str, ...] = ()
+    format: str = ""
+    channels: int | None = None
+    sample_rate: int | None = None
+    size: int | None = None
+    sha256: str = ""
+    vendor_state: str = ""
+    # False while the vendor still records or processes it: discovered, not yet downloadable.
+    ready: bool = True
+    # True when the vendor says the recording is gone (deleted, expired, failed for good).
+    gone: bool = False
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordingRef:
+    """What a connector is given back to act on a recording it described before."""
+
+    external_id: str
+    vendor_call_id: str = ""
+    metadata: dict = field(default_factory=dict)
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    recordings: list[RemoteRecording]
+    # Where the next page starts; None when this was the last page.
+    next_cursor: dict | None
+    total: int | None = None
+    # On the last page: where the next sync should start (kept on the account).
+    watermark: dict | None = None
+
+
+@dataclass(frozen=True)
+class VendorEvent:
+    """A verified webhook or callback, reduced to what the portal does with it."""
+
+    delivery_id: str
+    kind: str  # "upsert" (create or update the row) or "gone"
+    recording: RemoteRecording
+    # What to answer the vendor, for vendors whose callbacks expect a body (iotcomms /newCall).
+    reply: dict | None = None
+
+
+class MediaStream:
+    """An open media response: iterate its bytes once; what the vendor promised is attached."""
+
+    def __init__(self, response: httpx.Response, *, expected_sha256: str = "", fmt: str = ""):
+        self.response = response
+        self.expected_sha256 = expected_sha256
+        self.format = fmt
+        length = response.headers.get("Content-Length")
+        self.expected_size = int(length) if length and length.isdigit() else None
+        self.content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+
+    def iter_bytes(self, chunk_size: int = MEDIA_CHUNK) -> Iterator[bytes]:
+        try:
+            yield from self.response.iter_bytes(chunk_size)
+        except httpx.TransportError as exc:
+            raise ConnectorError(f"The download was interrupted: {exc}") from exc
+
+
+# --- the connector --------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, default: float = 30.0) -> float:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Connector:
+    """Base class: subclasses implement what their vendor supports (see the registry)."""
+
+    label = "vendor"
+
+    def __init__(self, account: AccountSettings, client: httpx.Client):
+        self.base_url = account.base_url.rstrip("/")
+        self.config = account.config
+        self.secrets = account.secrets
+        self.client = client
+
+    # What a vendor may support; the registry lists which each kind does.
+    def check(self) -> str:
+        """Prove the credentials work with a cheap call; return a one-line description."""
+        raise NotImplementedError
+
+    def discover(self, cursor: dict) -> CatalogPage:
+        raise NotImplementedError
+
+    def parse_import(self, data: bytes, filename: str = "") -> list[RemoteRecording]:
+        raise NotImplementedError
+
+    def parse_event(self, path: str, headers: dict[str, str], body: bytes) -> VendorEvent:
+        raise NotImplementedError
+
+    def media(self, ref: RecordingRef):
+        """A context manager yielding a MediaStream for the recording's audio."""
+        raise NotImplementedError
+
+    def delete(self, ref: RecordingRef) -> str:
+        """Delete the vendor's copy; return the vendor's receipt. Already gone is success."""
+        raise NotImplementedError
+
+    # The shared HTTP mechanism.
+    def auth_headers(self) -> dict[str, str]:
+        return {}
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def send(self, method: str, url: str, *, stream: bool = False, **kwargs) -> httpx.Response:
+        """One request; transport failures and error statuses become ConnectorErrors."""
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        request = self.client.build_request(method, url, headers=headers, **kwargs)
+        try:
+            response = self.client.send(request, stream=stream)
+        except UnsafeDestination as exc:
+            raise ConnectorError(str(exc), permanent=True) from exc
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(f"{self.label} did not answer in time ({exc})") from exc
+        except httpx.TooManyRedirects as exc:
+            raise ConnectorError(f"{self.label} redirected too many times", permanent=True) from exc
+        except httpx.TransportError as exc:
+            raise ConnectorError(f"Could not reach {self.label}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                if stream:
+                    response.read()
+                self.raise_for_status(response)
+            finally:
+                response.close()
+        return response
+
+    def raise_for_status(self, response: httpx.Response) -> None:
+        """Turn an error status into the right ConnectorError; vendors override for quirks."""
+        status, detail = response.status_code, self.error_detail(response)
+        where = f"{self.label} answered {status}"
+        if status in (401, 403):
+            raise AuthFailed(f"{where}: the credentials were refused. {detail}".strip())
+        if status == 429:
+            retry = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimited(f"{where}: rate limited. {detail}".strip(), retry_after=retry)
+        if status == 404:
+            raise Gone(f"{where}: not found. {detail}".strip())
+        if status >= 500:
+            raise ConnectorError(f"{where}: a server error. {detail}".strip())
+        raise ConnectorError(f"{where}. {detail}".strip(), permanent=True)
+
+    @staticmethod
+    def error_detail(response: httpx.Response) -> str:
+        """The vendor's own message, short, for the account's error line."""
+        try:
+            body = response.json()
+        except ValueError:
+            return response.text[:200].strip()
+        if isinstance(body, dict):
+            for key in ("message", "error", "detail"):
+                if isinstance(body.get(key), str):
+                    return body[key][:200]
+        return ""
+
+    @contextmanager
+    def stream_get(self, url: str, *, expected_sha256: str = "", fmt: str = "", **kwargs):
+        response = self.send("GET", url, stream=True, **kwargs)
+        try:
+            yield MediaStream(response, expected_sha256=expected_sha256, fmt=fmt)
+        finally:
+            response.close()
