@@ -1,9 +1,11 @@
 from django.urls import include, path
 
 from recordings_portal.dashboard.views import healthz
+from recordings_portal.vendors import webhooks
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("hooks/<uuid:public_id>/<path:event_path>", webhooks.receive, name="vendor-webhook"),
     path("accounts/", include("recordings_portal.accounts.urls")),
     path("", include("recordings_portal.dashboard.urls")),
 ]

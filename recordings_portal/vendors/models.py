@@ -63,3 +63,24 @@ class VendorAccount(models.Model):
             return {name: crypto.mask(value) for name, value in self.get_secrets().items()}
         except crypto.CredentialsUnreadable:
             return {}
+
+
+class WebhookDelivery(models.Model):
+    """A webhook or callback already acted on: a replay of the same delivery changes nothing."""
+
+    account = models.ForeignKey(VendorAccount, on_delete=models.CASCADE, related_name="+")
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True)
+    event_path = models.CharField(max_length=100, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "delivery_id"], name="webhook_delivery_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["received_at"], name="webhook_received_idx")]
+
+    def __str__(self):
+        return f"{self.delivery_id} for account {self.account_id}"

@@ -1,7 +1,7 @@
 import pytest
 
 from recordings_portal.catalog import storage
-from recordings_portal.catalog.models import Recording, RecordingState, SyncRun, SyncState
+from recordings_portal.catalog.models import Recording, RecordingState, SyncState
 from recordings_portal.catalog.services.download import recording_download
 from recordings_portal.catalog.services.sync import sync_request, sync_step
 
@@ -44,6 +44,6 @@ def test_a_sync_discovers_every_call_and_downloads_each_once(account, simulators
 
 def test_a_second_sync_adds_nothing_new(account):
     run_sync(account)
-    second, ids = run_sync(account)
+    second, _ = run_sync(account)
     assert second.new == 0
     assert Recording.objects.count() == 8

@@ -191,7 +191,14 @@ def _download(recording: Recording, token) -> Outcome:
             return Outcome("failed", message)
         _release(recording, token, state=RecordingState.DISCOVERED, error=exc.message)
         raise RetryLater(exc.message, backoff(attempt, exc.retry_after)) from exc
-    return _finish(recording, token, key, peaks_key, sha256, received, analysis)
+    outcome = _finish(recording, token, key, peaks_key, sha256, received, analysis)
+    if outcome.status == "stored":
+        try:
+            connector.after_download(ref)
+        except ConnectorError as exc:
+            # The audio is safe here; the vendor's own clean-up can fail without losing it.
+            log.warning("after-download step for recording %s failed: %s", recording.id, exc)
+    return outcome
 
 
 def _extend_claim(recording: Recording, token) -> None:

@@ -63,9 +63,17 @@ class LinkExpired(ConnectorError):
 
 
 class InvalidEvent(ConnectorError):
-    """A webhook or callback that must not be acted on (bad signature, stale, malformed)."""
+    """A webhook or callback that must not be acted on (bad signature, stale, malformed).
+
+    `status` is what the portal answers the sender: 401 for failed authentication, 400 for a
+    malformed body, 409 for a stale timestamp.
+    """
 
     permanent = True
+
+    def __init__(self, message: str, *, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -125,13 +133,18 @@ class CatalogPage:
 
 @dataclass(frozen=True)
 class VendorEvent:
-    """A verified webhook or callback, reduced to what the portal does with it."""
+    """A verified webhook or callback, reduced to what the portal does with it.
+
+    `recording` is created or updated (its `ready` and `gone` flags say whether to download
+    it or mark it gone); None when the event only needs an answer (iotcomms /newCall).
+    """
 
     delivery_id: str
-    kind: str  # "upsert" (create or update the row) or "gone"
-    recording: RemoteRecording
-    # What to answer the vendor, for vendors whose callbacks expect a body (iotcomms /newCall).
+    recording: RemoteRecording | None = None
+    # What to answer the vendor, for vendors whose callbacks expect a body.
     reply: dict | None = None
+    # A problem the account's admin should see (a vendor alarm, a failed recording).
+    alarm: str = ""
 
 
 class MediaStream:
@@ -201,6 +214,9 @@ class Connector:
     def delete(self, ref: RecordingRef) -> str:
         """Delete the vendor's copy; return the vendor's receipt. Already gone is success."""
         raise NotImplementedError
+
+    def after_download(self, ref: RecordingRef) -> None:
+        """Called once the audio is safely stored (iotcomms deletes its temporary copy)."""
 
     # The shared HTTP mechanism.
     def auth_headers(self) -> dict[str, str]:
