@@ -157,7 +157,9 @@ class CallFlows:
     def _job_recorded(self, call: Call, file: FileRecording, until: float) -> None:
         """Cut [file.started_at, until] out of the call's audio into temporary storage."""
         if call.fail:
-            body = self._envelope("RECORDINGFAILED", file.recording_id, call.session_id, file.started_at)
+            body = self._envelope(
+                "RECORDINGFAILED", file.recording_id, call.session_id, file.started_at
+            )
             if file.reference is not None:
                 body["recordingReferenceId"] = file.reference
             self.outbox.event("/recordingFailed", body)
@@ -254,8 +256,10 @@ class CallFlows:
         self._stored(main, command, mergedRecordings=merged)
 
     def _stored(self, temp: TempRecording, command: dict, **extra) -> None:
-        """/recordingStored: named by the document, body ours; its replyId allows DELETERECORDING."""
-        body = self._envelope("RECORDINGSTORED", temp.recording_id, temp.session_id, temp.started_at)
+        """/recordingStored: named in the document, body ours; replyId serves DELETERECORDING."""
+        body = self._envelope(
+            "RECORDINGSTORED", temp.recording_id, temp.session_id, temp.started_at
+        )
         body |= {"destinationBucket": command["destinationBucket"], "fileName": command["fileName"]}
         self.outbox.event("/recordingStored", body | extra)
 

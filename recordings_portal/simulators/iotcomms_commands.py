@@ -114,6 +114,8 @@ class Commands:
 
     def _do_storerecording(self, body: dict, claims: dict) -> Response:
         temp = self._temp(self._recording_id(body, claims))
+        # <date>-<recordingId>.mp3 as the REST section says (the queue section's ".mp3" has lost
+        # its placeholder). destinationRegion and encryptionKey are accepted and have no effect.
         file_name = body.get("fileName") or temp.key
         target = self._target(body.get("destinationBucket"), file_name)
         try:

@@ -17,7 +17,7 @@ import httpx
 
 log = logging.getLogger(__name__)
 
-CALLBACK_TOKEN = "iotc_cb_7d41f0a2c9e8b35d"
+CALLBACK_TOKEN = "iotc_cb_7d41f0a2c9e8b35d"  # noqa: S105 - a published demo credential
 TIMEOUT = 5.0  # "Call setup is paused until a response have been received or after a timeout"
 
 
@@ -84,7 +84,9 @@ class Outbox:
         """Deliver an event; a failed delivery raises the eventNotificationError alarm."""
         try:
             response = self.post(path, body)
-            error = None if response is None or response.is_success else f"HTTP {response.status_code}"
+            error = (
+                None if response is None or response.is_success else f"HTTP {response.status_code}"
+            )
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         if error:
@@ -116,9 +118,7 @@ class Outbox:
         if response is None:
             return False  # nobody configured to ask: the call is not recorded
         if not response.is_success:
-            self._new_call_failed(
-                body, domain, uri, response.status_code, response.reason_phrase
-            )
+            self._new_call_failed(body, domain, uri, response.status_code, response.reason_phrase)
             return False
         try:
             answer = response.json()

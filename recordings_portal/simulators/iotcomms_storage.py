@@ -113,7 +113,10 @@ def intervals(value: object, name: str) -> list[tuple[float, float]]:
 def to_seconds(spans, *, absolute: bool, start_ms: int, duration: float):
     if absolute:
         return [
-            tuple((v - start_ms) / 1000 if v >= EPOCH_MS_FROM else v - start_ms / 1000 for v in span[1:])
+            tuple(
+                (v - start_ms) / 1000 if v >= EPOCH_MS_FROM else v - start_ms / 1000
+                for v in span[1:]
+            )
             for span in spans
         ]
     values = [v for span in spans for v in span[1:]]

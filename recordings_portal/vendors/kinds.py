@@ -80,9 +80,18 @@ KINDS: dict[str, Kind] = {
         "iotcomms SIPRec",
         "recordings_portal.vendors.connectors.iotcomms.IotcommsConnector",
         frozenset({WEBHOOKS, DELETE, REMOTE_MASK}),
-        config=(Field("domain", "SIPRec domain"),),
+        config=(
+            Field("domain", "SIPRec domain"),
+            Field("bucket", "Destination bucket", help_text="Where STORERECORDING copies files"),
+            Field(
+                "storage_url",
+                "Storage endpoint",
+                help_text="S3-compatible endpoint of the bucket (relative to the base URL or absolute)",
+            ),
+        ),
         secrets=(
             Field("api_token", "API token", help_text="Authorises the portal's commands"),
+            Field("storage_token", "Storage token", help_text="Reads stored files from the bucket"),
             Field(
                 "callback_token",
                 "Callback bearer token",
