@@ -77,6 +77,8 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'portal
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so a Celery worker process in the tests sees the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-portal.sqlite3")}
     DATABASES["default"]["OPTIONS"] = {
         # WAL lets the web server read while a worker writes; IMMEDIATE avoids upgrade deadlocks.
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -89,7 +91,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, Celery, cache -------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-BROKER_DIR = DATA_DIR / "broker"
+BROKER_DIR = Path(os.environ.get("CELERY_BROKER_FOLDER", DATA_DIR / "broker"))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     # Longer than the longest task: Redis re-delivers unacknowledged tasks after it.
@@ -107,6 +109,7 @@ else:
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        "polling_interval": float(os.environ.get("CELERY_POLLING_INTERVAL", 1)),
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ACKS_LATE = True
@@ -117,12 +120,20 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Queues: default, sync (catalog pages) and media (downloads); each task names its own.
+# Queues: default, sync (catalog pages) and media (downloads), so a long download backlog
+# never delays a sync page, and workers can be scaled per queue.
+CELERY_TASK_ROUTES = {
+    "recordings_portal.catalog.tasks.sync_account": {"queue": "sync"},
+    "recordings_portal.catalog.tasks.download_recording": {"queue": "media"},
+}
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER")
 # A download claim lapses after this long without a heartbeat (a worker died mid-download).
 DOWNLOAD_LEASE_SECONDS = envint("DOWNLOAD_LEASE_SECONDS", 600)
 DOWNLOAD_MAX_ATTEMPTS = envint("DOWNLOAD_MAX_ATTEMPTS", 5)
 SYNC_MAX_ATTEMPTS = envint("SYNC_MAX_ATTEMPTS", 5)
+# Capped exponential backoff between vendor retries: base doubles per attempt up to the cap.
+RETRY_BASE_SECONDS = float(os.environ.get("RETRY_BASE_SECONDS", 5))
+RETRY_CAP_SECONDS = float(os.environ.get("RETRY_CAP_SECONDS", 900))
 WEBHOOK_MAX_BYTES = envint("WEBHOOK_MAX_BYTES", 256 * 1024)
 # A running sync with no heartbeat for this long is taken to have lost its worker.
 SYNC_STALE_SECONDS = envint("SYNC_STALE_SECONDS", 900)
@@ -134,6 +145,11 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stalled-work": {
         "task": "recordings_portal.catalog.tasks.recover_stalled_work",
         "schedule": 300,
+    },
+    # Often enough that a sync marking the account healthy hides the warning only briefly.
+    "watch-vendor-retention": {
+        "task": "recordings_portal.catalog.tasks.watch_vendor_retention",
+        "schedule": 900,
     },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -105,3 +105,38 @@ def vendor_account(db, simulators, settings, media_root):
         return account_create(**fields)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _separate_test_broker(tmp_path_factory):
+    """Tests never share the demo's embedded broker folder; with REDIS_URL they use Redis."""
+    from django.conf import settings
+
+    from recordings_portal.celery import app
+
+    if settings.REDIS_URL:
+        return
+    folder = tmp_path_factory.mktemp("broker")
+    (folder / "queue").mkdir()
+    (folder / "processed").mkdir()
+    options = {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "processed_folder": str(folder / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.05,  # the demo polls every second; tests wait for each hop
+    }
+    app.conf.broker_transport_options = options
+    import os
+
+    os.environ["CELERY_BROKER_FOLDER"] = str(folder)  # for worker processes the tests start
+    os.environ["CELERY_POLLING_INTERVAL"] = "0.05"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, media_root):
+    """A real Celery worker on the configured broker, running in this process."""
+    from tests.workers import thread_worker
+
+    with thread_worker() as worker:
+        yield worker

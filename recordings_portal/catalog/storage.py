@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +95,19 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def sweep_incoming(older_than_seconds: float) -> int:
+    """Remove temporary files nobody has written to for a while (their writer died)."""
+    folder = root() / TEMP_DIR
+    if not folder.exists():
+        return 0
+    cutoff, removed = time.time() - older_than_seconds, 0
+    for leftover in folder.iterdir():
+        if leftover.is_file() and leftover.stat().st_mtime < cutoff:
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def used_bytes() -> int:

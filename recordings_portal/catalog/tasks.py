@@ -7,14 +7,14 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
-from .services import maintenance
+from .services import maintenance, retention_watch
 from .services.download import RetryLater, recording_download
 from .services.sync import SyncRetry, sync_request, sync_step, syncs_due
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, max_retries=None, queue="sync")
+@shared_task(bind=True, max_retries=None)
 def sync_account(self, run_id: int, download: bool = True) -> None:
     try:
         step = sync_step(run_id, download=download)
@@ -27,7 +27,7 @@ def sync_account(self, run_id: int, download: bool = True) -> None:
         sync_account.delay(run_id, download)
 
 
-@shared_task(bind=True, max_retries=None, queue="media")
+@shared_task(bind=True, max_retries=None)
 def download_recording(self, recording_id: int) -> str:
     try:
         outcome = recording_download(recording_id)
@@ -37,7 +37,7 @@ def download_recording(self, recording_id: int) -> str:
     return outcome.status
 
 
-@shared_task(queue="default")
+@shared_task
 def sync_due_accounts() -> int:
     started = 0
     for account in syncs_due():
@@ -46,7 +46,7 @@ def sync_due_accounts() -> int:
     return started
 
 
-@shared_task(queue="default")
+@shared_task
 def recover_stalled_work() -> dict:
     """Requeue syncs and downloads whose worker died (lapsed claims, silent runs)."""
     recovered = maintenance.recover_stalled()
@@ -55,3 +55,9 @@ def recover_stalled_work() -> dict:
     for run_id in recovered["syncs"]:
         sync_account.delay(run_id)
     return {name: len(ids) for name, ids in recovered.items()}
+
+
+@shared_task
+def watch_vendor_retention() -> dict:
+    """Flag accounts whose vendor will soon delete recordings not downloaded yet."""
+    return retention_watch.retention_check_all()

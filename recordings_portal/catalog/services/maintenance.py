@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from recordings_portal.catalog import storage
 from recordings_portal.catalog.models import Recording, RecordingState, SyncRun, SyncState
 
 
@@ -24,4 +25,6 @@ def recover_stalled() -> dict[str, list[int]]:
             "id", flat=True
         )
     )
+    # A live download writes its temporary file continuously; one silent for two leases is dead.
+    storage.sweep_incoming(older_than_seconds=2 * settings.DOWNLOAD_LEASE_SECONDS)
     return {"downloads": lapsed, "syncs": silent}

@@ -45,8 +45,14 @@ class Step:
     new_ids: list[int]  # rows to download
 
 
-def sync_request(account: VendorAccount, *, trigger: str = "manual", user=None) -> SyncRun | None:
-    """Queue a sync; None when one is already queued or running for the account."""
+def sync_request(
+    account: VendorAccount, *, trigger: str = "manual", user=None, enqueue: bool = True
+) -> SyncRun | None:
+    """Queue a sync; None when one is already queued or running for the account.
+
+    enqueue=False leaves the steps to the caller (a command running them in-process), so no
+    worker races it for the same run.
+    """
     try:
         with transaction.atomic():
             run = SyncRun.objects.create(
@@ -57,9 +63,10 @@ def sync_request(account: VendorAccount, *, trigger: str = "manual", user=None) 
             )
     except IntegrityError:
         return None
-    from recordings_portal.catalog.tasks import sync_account
+    if enqueue:
+        from recordings_portal.catalog.tasks import sync_account
 
-    transaction.on_commit(lambda: sync_account.delay(run.id))
+        transaction.on_commit(lambda: sync_account.delay(run.id))
     return run
 
 

@@ -26,6 +26,7 @@ VENDOR_FIELDS = (
     "metadata",
 )
 PRE_DOWNLOAD_FIELDS = ("duration", "format", "channels", "sample_rate", "size")
+GONE = "The vendor no longer has this recording; it was never downloaded."
 
 
 @dataclass
@@ -68,8 +69,15 @@ def recordings_upsert(account, remotes: list[RemoteRecording]) -> UpsertResult:
         row = existing.get(external_id)
         if row is None:
             state = RecordingState.FAILED if remote.gone else RecordingState.DISCOVERED
+            error = (remote.gone_reason or GONE) if remote.gone else ""
             to_create.append(
-                Recording(account=account, external_id=external_id, state=state, **values)
+                Recording(
+                    account=account,
+                    external_id=external_id,
+                    state=state,
+                    last_error=error,
+                    **values,
+                )
             )
             continue
         changes = _changes(row, values, remote)
@@ -99,5 +107,5 @@ def _changes(row: Recording, values: dict, remote: RemoteRecording) -> dict:
             changes[name] = value
     if remote.gone and row.state == RecordingState.DISCOVERED:
         changes["state"] = RecordingState.FAILED
-        changes["last_error"] = "The vendor no longer has this recording; it was never downloaded."
+        changes["last_error"] = remote.gone_reason or GONE
     return changes
