@@ -119,10 +119,12 @@ def _separate_test_broker(tmp_path_factory):
     folder = tmp_path_factory.mktemp("broker")
     (folder / "queue").mkdir()
     (folder / "processed").mkdir()
+    (folder / "control").mkdir()
     options = {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
         "store_processed": False,
         "polling_interval": 0.05,  # the demo polls every second; tests wait for each hop
     }

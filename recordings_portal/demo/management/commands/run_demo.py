@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 f"No REDIS_URL set: Celery uses the embedded broker in {settings.BROKER_DIR}. "
                 "Set REDIS_URL=redis://... to use Redis."
             )
-            for folder in ("queue", "processed"):
+            for folder in ("queue", "processed", "control"):
                 (settings.BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
         celery = [python, "-m", "celery", "-A", "recordings_portal"]
         processes = {
