@@ -9,8 +9,10 @@ vendor module only says what is different about its vendor.
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +22,8 @@ import httpx
 from recordings_portal.lib.http import UnsafeDestination
 
 MEDIA_CHUNK = 256 * 1024
+# Fresh links asked for when a signed media link is refused as expired.
+LINK_TRIES = 3
 
 
 # --- errors ---------------------------------------------------------------------------------
@@ -76,6 +80,12 @@ class InvalidEvent(ConnectorError):
         self.status = status
 
 
+class ImportInvalid(ConnectorError):
+    """A whole import file is unusable (encoding, missing columns, no rows): import nothing."""
+
+    permanent = True
+
+
 # --- values ---------------------------------------------------------------------------------
 
 
@@ -109,6 +119,8 @@ class RemoteRecording:
     # True when the vendor says the recording is gone (deleted, expired, failed for good).
     gone: bool = False
     metadata: dict = field(default_factory=dict)
+    # Why it is gone, in words for the recording's error line (a generic one when empty).
+    gone_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,22 +159,74 @@ class VendorEvent:
     alarm: str = ""
 
 
-class MediaStream:
-    """An open media response: iterate its bytes once; what the vendor promised is attached."""
+@dataclass(frozen=True)
+class ImportLine:
+    """One line of an import file that was not imported, and why (line 1 is the first line)."""
 
-    def __init__(self, response: httpx.Response, *, expected_sha256: str = "", fmt: str = ""):
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ParsedImport:
+    """What a customer's file (a report, a list of ids) names, line by line."""
+
+    recordings: list[RemoteRecording]
+    # Rows that name no recording by design (an unanswered call): nothing to import.
+    skipped: list[ImportLine] = field(default_factory=list)
+    # Rows that could not be read: the user fixes them and imports again.
+    problems: list[ImportLine] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MaskSpan:
+    """A span to beep over, in seconds from the recording's start.
+
+    `channel` 0 is the caller (left), 1 the callee (right), None both.
+    """
+
+    start: float
+    end: float
+    channel: int | None = None
+
+
+class MediaStream:
+    """An open media response: iterate its bytes once; what the vendor promised is attached.
+
+    `expected_md5` (an S3 ETag, say) is checked as the bytes go by: a mismatch raises at the
+    end of the iteration, before the download service keeps anything.
+    """
+
+    def __init__(
+        self,
+        response: httpx.Response,
+        *,
+        expected_sha256: str = "",
+        fmt: str = "",
+        expected_md5: str = "",
+    ):
         self.response = response
         self.expected_sha256 = expected_sha256
+        self.expected_md5 = expected_md5.lower()
         self.format = fmt
         length = response.headers.get("Content-Length")
         self.expected_size = int(length) if length and length.isdigit() else None
         self.content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
 
     def iter_bytes(self, chunk_size: int = MEDIA_CHUNK) -> Iterator[bytes]:
+        md5 = hashlib.md5(usedforsecurity=False) if self.expected_md5 else None
         try:
-            yield from self.response.iter_bytes(chunk_size)
+            for chunk in self.response.iter_bytes(chunk_size):
+                if md5 is not None:
+                    md5.update(chunk)
+                yield chunk
         except httpx.TransportError as exc:
             raise ConnectorError(f"The download was interrupted: {exc}") from exc
+        if md5 is not None and md5.hexdigest() != self.expected_md5:
+            raise ConnectorError(
+                f"Checksum mismatch: the vendor said MD5 {self.expected_md5[:12]}…, "
+                f"the file is {md5.hexdigest()[:12]}…."
+            )
 
 
 # --- the connector --------------------------------------------------------------------------
@@ -201,7 +265,8 @@ class Connector:
     def discover(self, cursor: dict) -> CatalogPage:
         raise NotImplementedError
 
-    def parse_import(self, data: bytes, filename: str = "") -> list[RemoteRecording]:
+    def parse_import(self, data: bytes, filename: str = "") -> ParsedImport:
+        """Read a file the customer exported; ImportInvalid when the whole file is unusable."""
         raise NotImplementedError
 
     def parse_event(self, path: str, headers: dict[str, str], body: bytes) -> VendorEvent:
@@ -218,6 +283,12 @@ class Connector:
     def after_download(self, ref: RecordingRef) -> None:
         """Called once the audio is safely stored (iotcomms deletes its temporary copy)."""
 
+    def remote_mask(
+        self, ref: RecordingRef, spans: list[MaskSpan], trim: tuple[float, float] | None = None
+    ) -> str:
+        """Have the vendor beep over `spans` (and keep only `trim`) in its own copy; a receipt."""
+        raise NotImplementedError
+
     # The shared HTTP mechanism.
     def auth_headers(self) -> dict[str, str]:
         return {}
@@ -225,12 +296,30 @@ class Connector:
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
-    def send(self, method: str, url: str, *, stream: bool = False, **kwargs) -> httpx.Response:
-        """One request; transport failures and error statuses become ConnectorErrors."""
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        stream: bool = False,
+        signed_link: bool = False,
+        follow_redirects: bool | None = None,
+        **kwargs,
+    ) -> httpx.Response:
+        """One request; transport failures and error statuses become ConnectorErrors.
+
+        `signed_link`: the URL is a link the vendor signed (often on another host, such as S3):
+        it goes without the account's credentials, and a refusal means the link, not the
+        credentials, is bad.
+        `follow_redirects=False` returns a redirect as it is, for a vendor that redirects to a
+        temporary link: the caller fetches it as a signed link, without the credentials.
+        """
+        auth = {} if signed_link else self.auth_headers()
+        headers = {**auth, **kwargs.pop("headers", {})}
         request = self.client.build_request(method, url, headers=headers, **kwargs)
         try:
-            response = self.client.send(request, stream=stream)
+            redirects = {} if follow_redirects is None else {"follow_redirects": follow_redirects}
+            response = self.client.send(request, stream=stream, **redirects)
         except UnsafeDestination as exc:
             raise ConnectorError(str(exc), permanent=True) from exc
         except httpx.TimeoutException as exc:
@@ -243,6 +332,8 @@ class Connector:
             try:
                 if stream:
                     response.read()
+                if signed_link:
+                    self.raise_for_link_status(response)
                 self.raise_for_status(response)
             finally:
                 response.close()
@@ -263,13 +354,24 @@ class Connector:
             raise ConnectorError(f"{where}: a server error. {detail}".strip())
         raise ConnectorError(f"{where}. {detail}".strip(), permanent=True)
 
+    def raise_for_link_status(self, response: httpx.Response) -> None:
+        """A signed link's refusal: expired (ask the vendor for a new one) or the file is gone."""
+        status, detail = response.status_code, self.error_detail(response)
+        link = f"{self.label}'s download link"
+        if status in (401, 403):
+            raise LinkExpired(f"{link} was refused ({status}). {detail}".strip())
+        if status in (404, 410):
+            raise Gone(f"{link} found no file ({status}). {detail}".strip())
+
     @staticmethod
     def error_detail(response: httpx.Response) -> str:
         """The vendor's own message, short, for the account's error line."""
         try:
             body = response.json()
         except ValueError:
-            return response.text[:200].strip()
+            # S3 (where vendors keep signed media) answers errors in XML: keep its <Message>.
+            found = re.search(r"<Message>([^<]{1,200})</Message>", response.text)
+            return found.group(1) if found else response.text[:200].strip()
         if isinstance(body, dict):
             for key in ("message", "error", "detail"):
                 if isinstance(body.get(key), str):
@@ -279,6 +381,32 @@ class Connector:
     @contextmanager
     def stream_get(self, url: str, *, expected_sha256: str = "", fmt: str = "", **kwargs):
         response = self.send("GET", url, stream=True, **kwargs)
+        try:
+            yield MediaStream(response, expected_sha256=expected_sha256, fmt=fmt)
+        finally:
+            response.close()
+
+    @contextmanager
+    def stream_signed_link(
+        self,
+        request_link: Callable[[], str],
+        *,
+        tries: int = LINK_TRIES,
+        expected_sha256: str = "",
+        fmt: str = "",
+    ):
+        """Stream media from a short-lived link `request_link()` asks the vendor for.
+
+        A link can expire between being handed out and being fetched (a queue, a slow worker,
+        clock skew): a refused link is re-requested, a few times, rather than the download failed.
+        """
+        for attempt in range(1, tries + 1):
+            try:
+                response = self.send("GET", request_link(), stream=True, signed_link=True)
+                break
+            except LinkExpired:
+                if attempt == tries:
+                    raise
         try:
             yield MediaStream(response, expected_sha256=expected_sha256, fmt=fmt)
         finally:
