@@ -14,5 +14,6 @@ class AccountsConfig(AppConfig):
     name = "recordings_portal.accounts"
 
     def ready(self):
-        # Later migrations add permissions; keep the role groups holding them after every migrate.
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="accounts.sync_roles")
+        # Later migrations add permissions; keep the role groups holding them after every
+        # migrate (and test flush). Every app's signal, so the last one sees all permissions.
+        post_migrate.connect(_sync_roles, dispatch_uid="accounts.sync_roles")

@@ -7,7 +7,10 @@ pulls in HTTP code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from .recording_policy import policy_errors
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,11 @@ class Kind:
     capabilities: frozenset[str]
     config: tuple[Field, ...] = ()
     secrets: tuple[Field, ...] = ()
+    # Days the vendor keeps a recording before deleting it by itself (None: kept until deleted);
+    # catalog/services/retention_watch.py warns before recordings not downloaded yet are lost.
+    retention_days: int | None = None
+    # Checks of the settings beyond "required" (field name -> message), e.g. a recording policy.
+    validate: Callable[[dict], dict[str, str]] | None = None
 
 
 KINDS: dict[str, Kind] = {
@@ -42,6 +50,12 @@ KINDS: dict[str, Kind] = {
         frozenset({IMPORT}),
         config=(
             Field("sid", "Account SID", help_text="The SID in https://api.kaleyra.io/v1/<SID>"),
+            Field(
+                "timezone",
+                "Report time zone",
+                required=False,
+                help_text="Time zone of the call report's times, e.g. Asia/Kolkata (UTC if empty)",
+            ),
         ),
         secrets=(Field("api_key", "API key"),),
     ),
@@ -75,6 +89,7 @@ KINDS: dict[str, Kind] = {
                 help_text="Verifies X-Audian-Signature on recording webhooks",
             ),
         ),
+        retention_days=30,  # "Retained for 30 days: Automatically deleted after 30 days"
     ),
     "iotcomms": Kind(
         "iotcomms SIPRec",
@@ -86,7 +101,21 @@ KINDS: dict[str, Kind] = {
             Field(
                 "storage_url",
                 "Storage endpoint",
-                help_text="S3-compatible endpoint of the bucket (relative to the base URL or absolute)",
+                help_text="S3-compatible endpoint of the bucket "
+                "(relative to the base URL or absolute)",
+            ),
+            Field(
+                "record_calls",
+                "Record calls",
+                required=False,
+                help_text="all (the default), none, or matching: only calls matching the patterns",
+            ),
+            Field(
+                "record_patterns",
+                "Recording patterns",
+                required=False,
+                help_text="Comma-separated: numbers (+4670*), domains (@sales.example.com), "
+                "addresses (alice@example.com); caller: or callee: for one side; !pattern excludes",
             ),
         ),
         secrets=(
@@ -98,6 +127,7 @@ KINDS: dict[str, Kind] = {
                 help_text="The token iotcomms sends to the portal's callback endpoints",
             ),
         ),
+        validate=policy_errors,
     ),
 }
 
@@ -121,6 +151,9 @@ def validate_config(kind: str, config: dict) -> dict[str, str]:
         value = config.get(field.name)
         if field.required and not (isinstance(value, str) and value.strip()):
             errors[field.name] = f"{field.label} is required."
+    if spec.validate is not None:
+        for name, message in spec.validate(config).items():
+            errors.setdefault(name, message)
     return errors
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from recordings_portal.lib.http import vendor_client
 from recordings_portal.lib.safe_urls import UnsafeURL, validate_base_url
 
 from . import crypto
+from .connectors.base import AuthFailed, ConnectorError, RateLimited
+from .connectors.registry import connector_for
+from .health import account_flag_auth_failed, account_mark_failing, account_mark_healthy
 from .kinds import KINDS, validate_config, validate_secrets
 from .models import VendorAccount
 
@@ -88,7 +92,11 @@ def account_update(account: VendorAccount, *, secrets: dict | None = None, **fie
         if getattr(account, name) != value:
             setattr(account, name, value)
             changed.append(name)
-    current = account.get_secrets()
+    try:
+        current = account.get_secrets()
+    except crypto.CredentialsUnreadable:
+        # The key is lost: entering every credential again is the way out, so allow it.
+        current = {}
     merged = {**current, **{k: v for k, v in (secrets or {}).items() if v}}
     account.base_url = _validated(account.kind, account.base_url, account.config, merged)
     if merged != current:
@@ -97,3 +105,64 @@ def account_update(account: VendorAccount, *, secrets: dict | None = None, **fie
     if changed:
         account.save()
     return changed
+
+
+def account_test_connection(account: VendorAccount) -> tuple[bool, str]:
+    """Ask the vendor to prove the credentials work; (ok, what to tell the admin).
+
+    The account's health records the outcome, as a sync would.
+    """
+    try:
+        with vendor_client() as client:
+            message = connector_for(account, client).check()
+    except crypto.CredentialsUnreadable as exc:
+        account_mark_failing(account, str(exc))
+        return False, str(exc)
+    except AuthFailed as exc:
+        account_flag_auth_failed(account, exc.message)
+        return False, account.last_error
+    except RateLimited as exc:
+        message = f"{exc.message} Try again in {max(1, round(exc.retry_after))} seconds."
+        account_mark_failing(account, message)
+        return False, message
+    except ConnectorError as exc:
+        hint = "" if exc.permanent else " Check the base URL and that the vendor is reachable."
+        account_mark_failing(account, exc.message + hint)
+        return False, exc.message + hint
+    account_mark_healthy(account)
+    return True, message
+
+
+class QueueUnavailable(Exception):
+    """The task queue refused a sync; the run was cancelled rather than left queued."""
+
+
+def account_sync_start(
+    account: VendorAccount, *, trigger: str, user=None, request=None, enqueue: bool = True
+):
+    """Queue a sync and log who asked for it; None when one is already queued or running.
+
+    The task is sent after the run is committed. If the broker refuses it, the run is cancelled
+    and QueueUnavailable raised: a queued run whose message was lost would block every later
+    sync of the account.
+    """
+    from recordings_portal.audit.log import record
+    from recordings_portal.catalog.models import SyncRun
+    from recordings_portal.catalog.services.sync import sync_cancel, sync_request
+
+    run = None
+    try:
+        with transaction.atomic():
+            run = sync_request(account, trigger=trigger, user=user, enqueue=enqueue)
+            if run is not None:
+                details = {"run": run.pk, "trigger": trigger}
+                record("vendor_account.sync", request=request, obj=account, details=details)
+    except Exception as exc:
+        if run is None or not SyncRun.objects.filter(pk=run.pk).exists():
+            raise  # not the queue: nothing was committed
+        sync_cancel(run)
+        raise QueueUnavailable(
+            f"The task queue cannot be reached ({exc}), so the sync was not started. "
+            "Check that the broker and the workers are running, then try again."
+        ) from exc
+    return run

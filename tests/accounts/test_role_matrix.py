@@ -19,8 +19,26 @@ class Page:
     allowed: frozenset = frozenset()  # roles that get 200
     public: bool = False  # reachable without signing in
     method: str = "get"
-    kwargs: tuple = ()
+    kwargs: tuple = ()  # (name, value or a function creating what the page shows)
 
+
+def a_vendor_account():
+    from recordings_portal.vendors.models import VendorAccount
+    from recordings_portal.vendors.services import account_create
+
+    account = VendorAccount.objects.filter(name="Matrix").first()
+    if account is None:
+        account = account_create(
+            name="Matrix",
+            kind="flyflow",
+            base_url="https://api.flyflow.dev/v1",
+            secrets={"api_key": "ff_live_matrix_0000"},
+        )
+    return account.pk
+
+
+ADMIN = frozenset({"admin"})
+VENDOR_ACCOUNT = (("pk", a_vendor_account),)
 
 MATRIX = {
     "healthz": Page(public=True),
@@ -28,7 +46,19 @@ MATRIX = {
     "accounts:login": Page(public=True),
     "accounts:logout": Page(method="post", allowed=EVERYONE),
     "dashboard:home": Page(allowed=EVERYONE),
+    "vendors:list": Page(allowed=ADMIN),
+    "vendors:add": Page(allowed=ADMIN),
+    "vendors:detail": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
+    "vendors:edit": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
+    "vendors:progress": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
+    "vendors:test": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
+    "vendors:sync": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
 }
+
+
+def page_url(name: str) -> str:
+    kwargs = {key: value() if callable(value) else value for key, value in MATRIX[name].kwargs}
+    return reverse(name, kwargs=kwargs)
 
 
 def url_names(resolver=None, prefix=""):
@@ -51,8 +81,7 @@ PRIVATE = [name for name, page in MATRIX.items() if not page.public]
 @pytest.mark.parametrize("name", PRIVATE)
 def test_anonymous_users_are_sent_to_sign_in(client, db, name):
     page = MATRIX[name]
-    url = reverse(name, kwargs=dict(page.kwargs))
-    response = getattr(client, page.method)(url)
+    response = getattr(client, page.method)(page_url(name))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
 
@@ -61,7 +90,7 @@ def test_anonymous_users_are_sent_to_sign_in(client, db, name):
 @pytest.mark.parametrize("name", [n for n in PRIVATE if MATRIX[n].method == "get"])
 def test_each_role_gets_exactly_its_pages(client_for, name, role):
     page = MATRIX[name]
-    response = client_for(role).get(reverse(name, kwargs=dict(page.kwargs)))
+    response = client_for(role).get(page_url(name))
     assert response.status_code == (200 if role in page.allowed else 403)
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from recordings_portal.catalog.models import ACTIVE_SYNC_STATES, SyncRun, SyncState
 from recordings_portal.lib.retry import backoff
 from recordings_portal.vendors.connectors.base import AuthFailed, ConnectorError
-from recordings_portal.vendors.connectors.registry import connector_for
+from recordings_portal.vendors.connectors.registry import connector_for, supports
 from recordings_portal.vendors.crypto import CredentialsUnreadable
 from recordings_portal.vendors.health import (
     account_flag_auth_failed,
@@ -25,6 +25,7 @@ from recordings_portal.vendors.health import (
     account_mark_failing,
     account_mark_healthy,
 )
+from recordings_portal.vendors.kinds import DISCOVER
 from recordings_portal.vendors.models import VendorAccount
 
 from .upsert import recordings_upsert
@@ -171,10 +172,12 @@ def sync_cancel(run: SyncRun) -> bool:
 
 
 def syncs_due() -> list[VendorAccount]:
-    """Enabled accounts whose interval has passed since their last sync."""
+    """Enabled accounts that list their catalog and whose interval has passed since a sync."""
     now = timezone.now()
     due = []
     for account in VendorAccount.objects.filter(enabled=True):
+        if not supports(account.kind, DISCOVER):
+            continue  # their recordings arrive by import or webhook
         interval = timezone.timedelta(minutes=account.sync_interval_minutes)
         if account.last_synced_at is None or account.last_synced_at + interval <= now:
             due.append(account)

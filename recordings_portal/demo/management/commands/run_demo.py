@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from recordings_portal.demo.connect import connect
+
 
 class Command(BaseCommand):
     help = "Migrate, create demo users and vendor accounts, then run every process of the demo."
@@ -60,6 +62,8 @@ class Command(BaseCommand):
             for name, command in processes.items():
                 running.start(name, command)
             wait_for(f"http://127.0.0.1:{port}/accounts/login/")
+            self.stdout.write("Connecting the demo vendor accounts:")
+            connect(simulators_url, f"http://127.0.0.1:{port}", self.stdout.write)
             self.stdout.write(
                 f"\nRecordings Portal: http://127.0.0.1:{port}/  (sign in with a demo user above; "
                 "Ctrl-C stops everything)\n"
