@@ -50,7 +50,7 @@ def vendor_client(**options) -> httpx.Client:
         transport=GuardedTransport(limits=LIMITS, retries=0),
         timeout=options.pop("timeout", TIMEOUT),
         headers={"User-Agent": USER_AGENT, **options.pop("headers", {})},
-        follow_redirects=options.pop("follow_redirects", True),
-        max_redirects=MAX_REDIRECTS,
+        # Connector.send follows redirects itself, keeping credentials on the account's origin.
+        follow_redirects=False,
         **options,
     )

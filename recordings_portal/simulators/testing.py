@@ -68,7 +68,7 @@ class Receiver:
     """A loopback HTTP endpoint that records what it is sent (webhooks, callbacks).
 
     `answer` decides the reply: a function of the Received request returning
-    (status, json-able body); by default 200 {}.
+    (status, json-able body) or (status, body, headers); by default 200 {}.
     """
 
     answer: Callable[[Received], tuple[int, object]] = lambda received: (200, {})
@@ -92,9 +92,11 @@ class Receiver:
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length),
                 )
-                status, payload = receiver.answer(received)
+                status, payload, *extra = receiver.answer(received)
                 body = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -107,7 +109,9 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import httpx
 
-from recordings_portal.lib.http import UnsafeDestination
+from recordings_portal.lib.http import MAX_REDIRECTS, UnsafeDestination
 
 MEDIA_CHUNK = 256 * 1024
 # Fresh links asked for when a signed media link is refused as expired.
@@ -313,21 +313,27 @@ class Connector:
         credentials, is bad.
         `follow_redirects=False` returns a redirect as it is, for a vendor that redirects to a
         temporary link: the caller fetches it as a signed link, without the credentials.
+        Otherwise redirects are followed here, not by httpx: httpx would forward custom
+        credential headers (X-Auth-Token, api-key) to whatever host a redirect names. Ours go
+        to the account's own origin only; another host is treated as a signed link.
         """
         auth = {} if signed_link else self.auth_headers()
         headers = {**auth, **kwargs.pop("headers", {})}
         request = self.client.build_request(method, url, headers=headers, **kwargs)
-        try:
-            redirects = {} if follow_redirects is None else {"follow_redirects": follow_redirects}
-            response = self.client.send(request, stream=stream, **redirects)
-        except UnsafeDestination as exc:
-            raise ConnectorError(str(exc), permanent=True) from exc
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"{self.label} did not answer in time ({exc})") from exc
-        except httpx.TooManyRedirects as exc:
-            raise ConnectorError(f"{self.label} redirected too many times", permanent=True) from exc
-        except httpx.TransportError as exc:
-            raise ConnectorError(f"Could not reach {self.label}: {exc}") from exc
+        origin = (request.url.scheme, request.url.host, request.url.port)
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._transmit(request, stream)
+            if follow_redirects is False or response.next_request is None:
+                break
+            request = response.next_request
+            response.close()
+            if (request.url.scheme, request.url.host, request.url.port) != origin:
+                for name in auth:
+                    request.headers.pop(name, None)
+                signed_link = True
+        else:
+            response.close()
+            raise ConnectorError(f"{self.label} redirected too many times", permanent=True)
         if response.status_code >= 400:
             try:
                 if stream:
@@ -338,6 +344,16 @@ class Connector:
             finally:
                 response.close()
         return response
+
+    def _transmit(self, request: httpx.Request, stream: bool) -> httpx.Response:
+        try:
+            return self.client.send(request, stream=stream, follow_redirects=False)
+        except UnsafeDestination as exc:
+            raise ConnectorError(str(exc), permanent=True) from exc
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(f"{self.label} did not answer in time ({exc})") from exc
+        except httpx.TransportError as exc:
+            raise ConnectorError(f"Could not reach {self.label}: {exc}") from exc
 
     def raise_for_status(self, response: httpx.Response) -> None:
         """Turn an error status into the right ConnectorError; vendors override for quirks."""
