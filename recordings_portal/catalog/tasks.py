@@ -9,7 +9,7 @@ from django.db import transaction
 
 from .services import maintenance, retention_watch
 from .services.download import RetryLater, recording_download
-from .services.sync import SyncRetry, sync_request, sync_step, syncs_due
+from .services.sync import SyncRetry, sync_count_download, sync_request, sync_step, syncs_due
 
 log = logging.getLogger(__name__)
 
@@ -21,19 +21,21 @@ def sync_account(self, run_id: int, download: bool = True) -> None:
     except SyncRetry as exc:
         raise self.retry(countdown=exc.countdown) from exc
     for recording_id in step.new_ids:
-        download_recording.delay(recording_id)
+        download_recording.delay(recording_id, run_id)
     if step.more:
         # One page per task: a crash or redelivery costs one page, and other accounts interleave.
         sync_account.delay(run_id, download)
 
 
 @shared_task(bind=True, max_retries=None)
-def download_recording(self, recording_id: int) -> str:
+def download_recording(self, recording_id: int, run_id: int | None = None) -> str:
     try:
         outcome = recording_download(recording_id)
     except RetryLater as exc:
         # The row's own attempt counter, not Celery's, decides when to give up.
         raise self.retry(countdown=exc.countdown) from exc
+    if run_id is not None:
+        sync_count_download(run_id, outcome.status)
     return outcome.status
 
 

@@ -25,7 +25,16 @@ def test_it_finds_lapsed_downloads_and_silent_syncs_only(db, media_root, setting
         account=account, state=SyncState.RUNNING,
         heartbeat_at=now - timedelta(seconds=settings.SYNC_STALE_SECONDS + 1),
     )  # fmt: skip
-    assert recover_stalled() == {"downloads": [lapsed.id], "syncs": [silent.id]}
+    quiet = VendorAccount.objects.create(kind="flyflow", name="Q", base_url="https://q.test")
+    lost = SyncRun.objects.create(account=quiet, state=SyncState.QUEUED)
+    SyncRun.objects.filter(id=lost.id).update(
+        created_at=now - timedelta(seconds=settings.SYNC_STALE_SECONDS + 1)
+    )
+    other = VendorAccount.objects.create(kind="flyflow", name="G", base_url="https://y.test")
+    SyncRun.objects.create(account=other, state=SyncState.QUEUED)  # just queued: not lost
+    found = recover_stalled()
+    assert found["downloads"] == [lapsed.id]
+    assert sorted(found["syncs"]) == sorted([silent.id, lost.id])
 
 
 def test_it_sweeps_temporary_files_their_writer_abandoned(db, media_root, settings):

@@ -44,8 +44,9 @@ def test_it_syncs_and_downloads_an_account_on_the_worker(celery_worker, vendor_a
     account = vendor_account("flyflow")
     run = sync_request(account)
     wait_until(lambda: all_stored(8), message="8 stored recordings")
+    wait_until(lambda: SyncRun.objects.get(id=run.id).downloaded == 8, message="the counters")
     run.refresh_from_db()
-    assert (run.state, run.seen, run.new) == (SyncState.SUCCEEDED, 8, 8)
+    assert (run.state, run.seen, run.new, run.downloaded) == (SyncState.SUCCEEDED, 8, 8, 8)
     assert_stored_once_and_verified(simulators)
 
 

@@ -163,6 +163,13 @@ def _fail(run: SyncRun, message: str) -> None:
     )
 
 
+def sync_count_download(run_id: int, status: str) -> None:
+    """Count a download queued by a sync on that sync's progress (stored or failed)."""
+    field = {"stored": "downloaded", "failed": "failed"}.get(status)
+    if field:
+        SyncRun.objects.filter(id=run_id).update(**{field: F(field) + 1})
+
+
 def sync_cancel(run: SyncRun) -> bool:
     return bool(
         SyncRun.objects.filter(id=run.id, state__in=ACTIVE_SYNC_STATES).update(
