@@ -119,6 +119,9 @@ class SimulatorServer(ThreadingHTTPServer):
 
 class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate writes: without this, Nagle's algorithm meets the
+    # client's delayed ACK and every keep-alive response waits 40 ms.
+    disable_nagle_algorithm = True
     server: SimulatorServer
     server_version = "VendorSimulator/1.0"
 

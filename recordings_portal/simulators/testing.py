@@ -80,6 +80,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # see SimulatorHandler
 
             def log_message(self, *args):
                 pass
