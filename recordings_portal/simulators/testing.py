@@ -93,6 +93,10 @@ class Receiver:
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length),
                 )
+                # Recorded before answering: the sender may look as soon as it has the answer.
+                with receiver.arrived:
+                    receiver.requests.append(received)
+                    receiver.arrived.notify_all()
                 status, payload, *extra = receiver.answer(received)
                 body = json.dumps(payload).encode()
                 self.send_response(status)
@@ -102,9 +106,6 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with receiver.arrived:
-                    receiver.requests.append(received)
-                    receiver.arrived.notify_all()
 
             do_GET = do_PUT = do_DELETE = do_POST
 

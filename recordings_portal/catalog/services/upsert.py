@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recordings_portal.catalog.bulk import insert_ignoring_conflicts
 from recordings_portal.catalog.models import Direction, Recording, RecordingState
 from recordings_portal.vendors.connectors.base import RemoteRecording
 
@@ -25,6 +26,7 @@ VENDOR_FIELDS = (
     "vendor_sha256",
     "metadata",
 )
+DIRECTIONS = frozenset(Direction.values)  # computed once: it is asked for every row
 PRE_DOWNLOAD_FIELDS = ("duration", "format", "channels", "sample_rate", "size")
 GONE = "The vendor no longer has this recording; it was never downloaded."
 
@@ -39,7 +41,7 @@ def _values(remote: RemoteRecording) -> dict:
     return {
         "vendor_call_id": remote.vendor_call_id[:255],
         "started_at": remote.started_at,
-        "direction": remote.direction if remote.direction in Direction.values else "unknown",
+        "direction": remote.direction if remote.direction in DIRECTIONS else "unknown",
         "caller": remote.caller[:128],
         "callee": remote.callee[:128],
         "participants": list(remote.participants),
@@ -87,7 +89,7 @@ def recordings_upsert(account, remotes: list[RemoteRecording]) -> UpsertResult:
             changed_fields.update(changes)
             to_update.append(row)
     if to_create:
-        Recording.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=1000)
+        insert_ignoring_conflicts(Recording, to_create)
     if to_update:
         Recording.objects.bulk_update(to_update, sorted(changed_fields), batch_size=500)
     result.new, result.updated = len(to_create), len(to_update)

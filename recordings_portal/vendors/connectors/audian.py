@@ -44,7 +44,7 @@ from .base import (
     parse_retry_after,
 )
 
-PAGE_SIZE = 100
+PAGE_SIZE = 1000  # the document names no maximum; a smaller cap shows in pagination.limit
 # Rows each page repeats from the end of the previous one: finding one of them again proves no
 # row slipped between the pages (see discover()).
 PAGE_OVERLAP = 5
@@ -169,7 +169,9 @@ class AudianConnector(Connector):
         recordings = [self._listed(row) for row in rows if str(row["recording_id"]) not in tail]
         has_more = pagination.get("has_more")
         if not isinstance(has_more, bool):
-            has_more = len(rows) >= self.page_size
+            granted = pagination.get("limit")
+            page = granted if isinstance(granted, int) and granted > 0 else self.page_size
+            has_more = len(rows) >= min(page, self.page_size)
         if has_more and rows:
             overlap = min(self.page_overlap, len(rows) - 1)
             following = {
