@@ -16,7 +16,9 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/portal_bench"
 
 
-def setup_django(database_url: str | None = None, media_root: str | None = None) -> str:
+def setup_django(
+    database_url: str | None = None, media_root: str | None = None, migrate: bool = True
+) -> str:
     """Point Django at the benchmark database (created and migrated if needed)."""
     url = database_url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     os.environ["DATABASE_URL"] = url
@@ -28,9 +30,10 @@ def setup_django(database_url: str | None = None, media_root: str | None = None)
     import django
 
     django.setup()
-    from django.core.management import call_command
+    if migrate:
+        from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+        call_command("migrate", verbosity=0)
     return url
 
 

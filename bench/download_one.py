@@ -13,7 +13,7 @@ from common import setup_django
 
 def main():
     recording_id = int(sys.argv[1])
-    setup_django()
+    setup_django(migrate=False)  # the parent migrated; this process measures one download
     from recordings_portal.catalog.services.download import recording_download
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -21,7 +21,8 @@ def main():
     outcome = recording_download(recording_id)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    figures = {"status": outcome.status, "message": outcome.message, "seconds": seconds}
+    figures = {"status": outcome.status, "message": outcome.message, "seconds": seconds,
+               **outcome.timings}  # fmt: skip
     print(json.dumps({**figures, "rss_before_kb": before, "rss_peak_kb": peak}))
 
 

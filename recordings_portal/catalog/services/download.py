@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -53,6 +54,8 @@ class RetryLater(Exception):
 class Outcome:
     status: str  # "stored", "failed", "skipped"
     message: str = ""
+    # Seconds spent receiving (stream, hash, write) and analysing (decode, peaks).
+    timings: dict = field(default_factory=dict)
 
 
 def lease() -> timedelta:
@@ -134,6 +137,7 @@ def _download(recording: Recording, token) -> Outcome:
         sha256=recording.vendor_sha256,
     )
     attempt = recording.download_attempts
+    started = time.perf_counter()
     try:
         connector = connector_for(recording.account)
         with connector.media(ref) as media, storage.incoming() as (stream, temporary):
@@ -156,7 +160,12 @@ def _download(recording: Recording, token) -> Outcome:
                     f"Checksum mismatch: the vendor said {expected[:12]}…, "
                     f"the file is {sha256[:12]}…."
                 )
+            received_at = time.perf_counter()
             analysis = analyse(temporary)
+            timings = {
+                "receive": received_at - started,
+                "analyse": time.perf_counter() - received_at,
+            }
             key = (
                 f"recordings/{recording.account_id}/{recording.id}/{sha256}.{analysis.info.format}"
             )
@@ -192,6 +201,7 @@ def _download(recording: Recording, token) -> Outcome:
         _release(recording, token, state=RecordingState.DISCOVERED, error=exc.message)
         raise RetryLater(exc.message, backoff(attempt, exc.retry_after)) from exc
     outcome = _finish(recording, token, key, peaks_key, sha256, received, analysis)
+    outcome.timings.update(timings)
     if outcome.status == "stored":
         try:
             connector.after_download(ref)
