@@ -104,7 +104,7 @@ if REDIS_URL:
     }
 else:
     # The embedded default: a broker in the data folder, so one machine needs no Redis.
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
