@@ -128,7 +128,6 @@ CELERY_TASK_ROUTES = {
     "recordings_portal.catalog.tasks.sync_account": {"queue": "sync"},
     "recordings_portal.catalog.tasks.download_recording": {"queue": "media"},
 }
-CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER")
 # A download claim lapses after this long without a heartbeat (a worker died mid-download).
 DOWNLOAD_LEASE_SECONDS = envint("DOWNLOAD_LEASE_SECONDS", 600)
 DOWNLOAD_MAX_ATTEMPTS = envint("DOWNLOAD_MAX_ATTEMPTS", 5)

@@ -40,19 +40,6 @@ def account(vendor_account):
 
 
 @pytest.fixture
-def sim(simulators):
-    return simulators.vendors["audian"]
-
-
-@pytest.fixture
-def audian_api(simulators):
-    """The simulator's own API, for what happens at Audian (calls being recorded)."""
-    headers = {"X-Auth-Token": API_KEY}
-    with httpx.Client(base_url=f"{simulators.url}/audian/v2", headers=headers) as client:
-        yield client
-
-
-@pytest.fixture
 def enqueued(monkeypatch):
     """Recording ids whose download was queued (the broker itself is Celery's business)."""
     queued = []

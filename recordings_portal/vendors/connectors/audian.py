@@ -43,6 +43,7 @@ from .base import (
     VendorEvent,
     parse_retry_after,
 )
+from .fields import parse_time
 
 PAGE_SIZE = 1000  # the document names no maximum; a smaller cap shows in pagination.limit
 # Rows each page repeats from the end of the previous one: finding one of them again proves no
@@ -60,16 +61,6 @@ UNVERIFIABLE = (
     "webhooks from forged ones and refuses them. An admin must set 'Webhook signing secret' "
     "on the account (the secret Audian shows for the webhook)."
 )
-
-
-def parse_time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime) -> str:

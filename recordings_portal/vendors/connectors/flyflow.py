@@ -11,7 +11,6 @@ Document quirks handled:
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import datetime
 
 from .base import (
     CatalogPage,
@@ -20,12 +19,9 @@ from .base import (
     RecordingRef,
     RemoteRecording,
 )
+from .fields import parse_time
 
 PAGE_SIZE = 100
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 class FlyflowConnector(Connector):

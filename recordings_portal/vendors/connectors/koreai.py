@@ -45,6 +45,7 @@ from .base import (
     RecordingRef,
     RemoteRecording,
 )
+from .fields import parse_time
 from .import_files import field_of, read_table
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,6 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9._:@-]{1,128}$")
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class KoreaiConnector(Connector):

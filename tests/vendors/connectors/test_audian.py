@@ -46,19 +46,6 @@ def connector(account):
 
 
 @pytest.fixture
-def sim(simulators):
-    return simulators.vendors["audian"]
-
-
-@pytest.fixture
-def audian_api(simulators):
-    """The simulator's own API, for what a test does at Audian (calls, deletions)."""
-    headers = {"X-Auth-Token": API_KEY}
-    with httpx.Client(base_url=f"{simulators.url}/audian/v2", headers=headers) as client:
-        yield client
-
-
-@pytest.fixture
 def small_pages(monkeypatch):
     """Pages of 3 rows, each repeating the last row of the one before: drift shows at 8 rows."""
     monkeypatch.setattr(AudianConnector, "page_size", 3)
