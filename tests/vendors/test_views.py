@@ -429,3 +429,28 @@ def test_sync_now_says_so_when_the_task_queue_is_down_and_leaves_no_run_blocking
     response = admin.post(reverse("vendors:sync", args=[flyflow.pk]), **HTMX)
     assert "The task queue cannot be reached" in response.content.decode()
     assert SyncRun.objects.get().state == SyncState.CANCELLED  # the next try is not refused
+
+
+def test_a_lost_encryption_key_gives_a_clear_message_not_a_crash(admin, flyflow, settings):
+    from cryptography.fernet import Fernet
+
+    settings.FERNET_KEYS = [Fernet.generate_key().decode()]
+    detail = admin.get(reverse("vendors:detail", args=[flyflow.pk]))
+    assert detail.status_code == 200
+    tested = admin.post(reverse("vendors:test", args=[flyflow.pk]), **HTMX)
+    assert tested.status_code == 200
+    assert "cannot be decrypted" in tested.content.decode()
+    # Entering the credentials again repairs the account.
+    response = admin.post(
+        reverse("vendors:edit", args=[flyflow.pk]),
+        {
+            "name": flyflow.name,
+            "base_url": flyflow.base_url,
+            "secret_api_key": NEW_KEY,
+            "sync_interval_minutes": "60",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    flyflow.refresh_from_db()
+    assert flyflow.get_secrets() == {"api_key": NEW_KEY}
