@@ -4,56 +4,13 @@ Adding a URL pattern without a line here fails test_every_url_pattern_is_in_the_
 page escapes the matrix.
 """
 
-from dataclasses import dataclass
-
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.conftest import ROLE_NAMES
+from tests.role_matrix import matrix
 
-EVERYONE = frozenset(ROLE_NAMES)
-
-
-@dataclass(frozen=True)
-class Page:
-    allowed: frozenset = frozenset()  # roles that get 200
-    public: bool = False  # reachable without signing in
-    method: str = "get"
-    kwargs: tuple = ()  # (name, value or a function creating what the page shows)
-
-
-def a_vendor_account():
-    from recordings_portal.vendors.models import VendorAccount
-    from recordings_portal.vendors.services import account_create
-
-    account = VendorAccount.objects.filter(name="Matrix").first()
-    if account is None:
-        account = account_create(
-            name="Matrix",
-            kind="flyflow",
-            base_url="https://api.flyflow.dev/v1",
-            secrets={"api_key": "ff_live_matrix_0000"},
-        )
-    return account.pk
-
-
-ADMIN = frozenset({"admin"})
-VENDOR_ACCOUNT = (("pk", a_vendor_account),)
-
-MATRIX = {
-    "healthz": Page(public=True),
-    "vendor-webhook": Page(public=True),  # authenticated by the vendor's signature or token
-    "accounts:login": Page(public=True),
-    "accounts:logout": Page(method="post", allowed=EVERYONE),
-    "dashboard:home": Page(allowed=EVERYONE),
-    "vendors:list": Page(allowed=ADMIN),
-    "vendors:add": Page(allowed=ADMIN),
-    "vendors:detail": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
-    "vendors:edit": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
-    "vendors:progress": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
-    "vendors:test": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
-    "vendors:sync": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
-}
+MATRIX = matrix()
 
 
 def page_url(name: str) -> str:
