@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("hooks/<uuid:public_id>/<path:event_path>", webhooks.receive, name="vendor-webhook"),
     path("accounts/", include("recordings_portal.accounts.urls")),
+    path("recordings/", include("recordings_portal.catalog.urls")),
     path("vendors/", include("recordings_portal.vendors.urls")),
     path("", include("recordings_portal.dashboard.urls")),
 ]

@@ -142,3 +142,60 @@ def celery_worker(transactional_db, media_root):
 
     with thread_worker() as worker:
         yield worker
+
+
+@pytest.fixture
+def stored_recording(db, media_root):
+    """make(**fields) -> an available Recording whose real audio and peaks are in storage.
+
+    Audio options: format ("mp3", "wav", "opus"), channels, sample_rate, duration (seconds);
+    anything else is a Recording field (account defaults to a "Stored" Flyflow account).
+    """
+    import hashlib
+    import itertools
+    import json
+
+    from django.utils import timezone
+
+    from recordings_portal.audio.analysis import analyse
+    from recordings_portal.catalog import storage
+    from recordings_portal.catalog.models import Recording, RecordingState
+    from recordings_portal.simulators.audio import AudioLibrary, AudioSpec
+    from recordings_portal.vendors.models import VendorAccount
+
+    library = AudioLibrary()
+    numbers = itertools.count(1)
+
+    def make(format="mp3", channels=2, sample_rate=8000, duration=20, **fields):
+        audio = library.get(AudioSpec(format, channels, sample_rate, duration))
+        account = fields.pop("account", None) or VendorAccount.objects.get_or_create(
+            name="Stored", defaults={"kind": "flyflow", "base_url": "https://api.flyflow.dev/v1"}
+        )[0]
+        number = next(numbers)
+        recording = Recording.objects.create(
+            account=account,
+            external_id=fields.pop("external_id", f"stored-{number}"),
+            started_at=fields.pop("started_at", timezone.now()),
+            **fields,
+        )
+        data = audio.path.read_bytes()
+        analysis = analyse(audio.path)
+        key = f"recordings/{account.id}/{recording.id}/{audio.sha256}.{format}"
+        storage.write_bytes(key, data)
+        storage.write_bytes(f"{key}.peaks.json", json.dumps(analysis.peaks).encode())
+        Recording.objects.filter(id=recording.id).update(
+            state=RecordingState.AVAILABLE,
+            storage_key=key,
+            peaks_key=f"{key}.peaks.json",
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            format=format,
+            channels=channels,
+            sample_rate=analysis.info.sample_rate,
+            duration=round(analysis.duration, 3),
+            downloaded_at=timezone.now(),
+        )
+        recording.refresh_from_db()
+        return recording
+
+    return make
