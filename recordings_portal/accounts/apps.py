@@ -17,3 +17,4 @@ class AccountsConfig(AppConfig):
         # Later migrations add permissions; keep the role groups holding them after every
         # migrate (and test flush). Every app's signal, so the last one sees all permissions.
         post_migrate.connect(_sync_roles, dispatch_uid="accounts.sync_roles")
+        from . import throttle  # noqa: F401 - connects the lockout receiver
