@@ -154,6 +154,13 @@ def difference(a, b):
     return float(np.sqrt(np.mean((a - b) ** 2)) / max(np.sqrt(np.mean(b**2)), 0.01))
 
 
+def sample_offset(ms, rate):
+    """Where a part starting `ms` milliseconds later lands, in samples, rounded as the merge
+    rounds it. int(ms / 1000 * rate) truncates: 2.042 * 8000 is 16335.999..., one sample early,
+    and a one-sample lag of 8 kHz speech already differs by about 0.4."""
+    return round(ms * rate / 1000)
+
+
 def test_it_asks_newcall_then_reports_the_recording_with_the_bearer_token(
     simulator_control, receiver
 ):
@@ -444,7 +451,8 @@ def test_it_merges_recordings_by_start_time(api, simulator_control, receiver, st
     first = record_call(simulator_control, receiver, duration=5)
     simulator_control.advance_clock(3)
     second = record_call(simulator_control, receiver, duration=4)
-    gap = (second["startTime"] - first["startTime"]) / 1000
+    gap_ms = second["startTime"] - first["startTime"]
+    gap = gap_ms / 1000
     a, rate = stored(api, receiver, storage, tmp_path, first, "a.mp3")
     b, _ = stored(api, receiver, storage, tmp_path, second, "b.mp3")
     command = {
@@ -465,7 +473,7 @@ def test_it_merges_recordings_by_start_time(api, simulator_control, receiver, st
     with av.open(str(path)) as container:
         merged = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
     assert merged.shape[1] / rate == pytest.approx(gap + 4, abs=0.1)
-    offset = int(gap * rate)
+    offset = sample_offset(gap_ms, rate)
     assert difference(merged[:, : a.shape[1]], a) < 0.35
     assert difference(merged[:, offset : offset + b.shape[1]], b) < 0.35
     assert np.abs(merged[:, a.shape[1] + 800 : offset - 800]).max() < 0.01
@@ -490,7 +498,9 @@ def test_it_keeps_only_the_first_leg_during_a_conference(
     legs = [ready_for(receiver, call["recordingId"]) for call in (first, second)]
     a, rate = stored(api, receiver, storage, tmp_path, legs[0], "a.mp3")
     b, _ = stored(api, receiver, storage, tmp_path, legs[1], "b.mp3")
-    overlap = {"startTime": legs[1]["startTime"], "endTime": legs[0]["startTime"] + 6000}
+    # The conference lasts until the first leg ends: its reported start plus its decoded length.
+    first_end = legs[0]["startTime"] + round(a.shape[1] / rate * 1000)
+    overlap = {"startTime": legs[1]["startTime"], "endTime": first_end}
     command = {"method": "MERGERECORDINGS", "destinationBucket": BUCKET, "fileName": "conf.mp3"}
     command["replyId"] = legs[1]["replyId"]
     command["toMerge"] = [
@@ -507,7 +517,7 @@ def test_it_keeps_only_the_first_leg_during_a_conference(
     path.write_bytes(storage.get("/conf.mp3").content)
     with av.open(str(path)) as container:
         merged = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=1)
-    offset = int((legs[1]["startTime"] - legs[0]["startTime"]) / 1000 * rate)
+    offset = sample_offset(legs[1]["startTime"] - legs[0]["startTime"], rate)
     during = slice(offset + 400, a.shape[1] - 400)
     assert difference(merged[:, during], a[:, during]) < 0.35  # the second leg is not mixed in
     after = slice(a.shape[1] + 400, merged.shape[1] - 400)
