@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/test/", views.account_test, name="test"),
     path("<int:pk>/sync/", views.account_sync, name="sync"),
     path("<int:pk>/sync/progress/", views.sync_progress, name="progress"),
+    path("<int:pk>/import/", views.account_import, name="import"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import Count, Q
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,12 +24,13 @@ from recordings_portal.catalog.models import (
     SyncRun,
     SyncState,
 )
+from recordings_portal.catalog.services.imports import MAX_BYTES, ImportFailed, recordings_import
 from recordings_portal.catalog.services.sync import active_sync
 
 from . import crypto
 from .connectors.registry import supports
 from .forms import AccountForm, KindForm
-from .kinds import DISCOVER, KIND_CHOICES, KINDS, WEBHOOKS
+from .kinds import DISCOVER, IMPORT, KIND_CHOICES, KINDS, WEBHOOKS
 from .models import VendorAccount
 from .services import (
     AccountInvalid,
@@ -210,6 +212,8 @@ def _detail_context(request, account: VendorAccount, **extra) -> dict:
         "secret_rows": [(field.label, masked.get(field.name, "")) for field in spec.secrets],
         "secrets_unreadable": bool(account.secrets_encrypted) and not masked,
         "can_sync": supports(account.kind, DISCOVER),
+        "can_import": supports(account.kind, IMPORT),
+        "import_limit_mb": MAX_BYTES // 2**20,
         "runs": runs,
         "run": run,
         "run_active": run is not None and run.state in ACTIVE_SYNC_STATES,
@@ -291,3 +295,49 @@ def account_sync(request, pk: int):
     else:
         messages.success(request, "Sync queued.")
     return redirect("vendors:detail", pk=account.pk)
+
+
+@capability("vendors.change_vendoraccount")
+@require_POST
+def account_import(request, pk: int):
+    """Import the recordings a customer's exported file names (a call report, session ids)."""
+    account = get_object_or_404(VendorAccount, pk=pk)
+    if not supports(account.kind, IMPORT):
+        # The page offers no import for this kind: only a hand-made request gets here.
+        return HttpResponseBadRequest(f"{account.kind_label} accounts do not import files.")
+    upload = request.FILES.get("file")
+    result, error, problems = None, "", []
+    if upload is None:
+        error = "Choose the file to import."
+    elif upload.size > MAX_BYTES:
+        # Refused before reading it: the size is known from the upload.
+        error = (
+            f"The file is {upload.size / 2**20:.1f} MB; files up to {MAX_BYTES // 2**20} MB are "
+            "imported. Split it and import the parts."
+        )
+    else:
+        try:
+            result = recordings_import(account, upload.read(), upload.name)
+        except ImportFailed as exc:
+            error = exc.message
+            problems = exc.problems
+    record(
+        "vendor_account.import",
+        request=request,
+        obj=account,
+        outcome=Outcome.FAILURE if error else Outcome.SUCCESS,
+        details={
+            "file": upload.name[:200] if upload else "",
+            "summary": result.summary() if result else error,
+        },
+    )
+    context = _detail_context(
+        request,
+        account,
+        import_result=result,
+        import_error=error,
+        import_problems=(result.problems if result else problems)[:50],
+    )
+    # htmx swaps only 2xx answers; a plain form post says 400 for what was refused.
+    status = 400 if error and not request.htmx else 200
+    return _page(request, "vendors/detail.html", "import-panel", context, status=status)

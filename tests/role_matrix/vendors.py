@@ -26,4 +26,5 @@ PAGES = {
     "vendors:progress": Page(allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
     "vendors:test": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
     "vendors:sync": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
+    "vendors:import": Page(method="post", allowed=ADMIN, kwargs=VENDOR_ACCOUNT),
 }
