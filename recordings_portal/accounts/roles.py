@@ -19,12 +19,20 @@ ROLE_DESCRIPTIONS = {
     AUDITOR: "Read, verify and export the access log",
 }
 
-_BROWSE = ["catalog.browse_recordings", "catalog.play_recording"]
+_BROWSE = ["catalog.browse_recordings", "catalog.play_recording", "compliance.request_masking"]
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPERVISOR: _BROWSE,
-    COMPLIANCE: _BROWSE,
+    COMPLIANCE: [
+        *_BROWSE,
+        "compliance.approve_masking",
+        "compliance.delete_recordings",
+        "compliance.hold_recordings",
+        "compliance.manage_retention",
+    ],
     ADMIN: [
         *_BROWSE,
+        "compliance.delete_recordings",
+        "compliance.manage_retention",
         "vendors.view_vendoraccount",
         "vendors.add_vendoraccount",
         "vendors.change_vendoraccount",
