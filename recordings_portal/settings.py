@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from recordings_portal.lib.csp import DEFAULT_POLICY
 from recordings_portal.lib.env import (
@@ -39,6 +40,8 @@ INSTALLED_APPS = [
     "recordings_portal.audit",
     "recordings_portal.vendors",
     "recordings_portal.catalog",
+    "recordings_portal.compliance",
+    "recordings_portal.api",
     "recordings_portal.dashboard",
     "recordings_portal.demo",
 ]
@@ -132,6 +135,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "recordings_portal.catalog.tasks.sync_account": {"queue": "sync"},
     "recordings_portal.catalog.tasks.download_recording": {"queue": "media"},
+    "recordings_portal.compliance.tasks.mask_recording": {"queue": "media"},
 }
 # A download claim lapses after this long without a heartbeat (a worker died mid-download).
 DOWNLOAD_LEASE_SECONDS = envint("DOWNLOAD_LEASE_SECONDS", 600)
@@ -157,11 +161,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "recordings_portal.catalog.tasks.watch_vendor_retention",
         "schedule": 900,
     },
+    # Retention policies delete once a day, at night (TIME_ZONE), through the deletion service.
+    "apply-retention": {
+        "task": "recordings_portal.compliance.tasks.apply_retention",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    # Vendor deletions and maskings whose retry or worker was lost, and unfinished clean-ups.
+    "recover-compliance-work": {
+        "task": "recordings_portal.compliance.tasks.recover_compliance_work",
+        "schedule": 300,
+    },
 }
+# Tries at deleting or masking a vendor's copy before it shows as failed (then retry or give up).
+VENDOR_CHANGE_MAX_ATTEMPTS = envint("VENDOR_CHANGE_MAX_ATTEMPTS", 8)
+# Recordings one retention run deletes at most (the rest go the next night).
+RETENTION_MAX_PER_RUN = envint("RETENTION_MAX_PER_RUN", 10000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Storage --------------------------------------------------------------------------------
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
+# Production behind nginx: after authorising a media request Django answers X-Accel-Redirect
+# to this internal location (e.g. /protected-media/) and nginx sends the bytes and ranges.
+# Empty: Django streams the files itself.
+MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")
 STORAGES = {
     # Recordings are never served from a public URL: the portal streams them after a check.
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -186,6 +208,8 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# How long a set-password link handed to an invited user works (the portal sends no mail).
+PASSWORD_RESET_TIMEOUT = envint("INVITE_LINK_SECONDS", 3 * 24 * 3600)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {

@@ -9,6 +9,9 @@ urlpatterns = [
     path("accounts/", include("recordings_portal.accounts.urls")),
     path("recordings/", include("recordings_portal.catalog.urls")),
     path("vendors/", include("recordings_portal.vendors.urls")),
+    path("compliance/", include("recordings_portal.compliance.urls")),
+    path("audit/", include("recordings_portal.audit.urls")),
+    path("api/", include("recordings_portal.api.urls")),
     path("", include("recordings_portal.dashboard.urls")),
 ]
 

@@ -65,8 +65,15 @@ def client_for(client, users):
     return login
 
 
+@pytest.fixture(scope="session")
+def _session_media_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("media")
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings):
+def _test_settings(settings, _session_media_root):
+    # Tests never write into the demo's media folder (`media_root` gives a test its own).
+    settings.MEDIA_ROOT = _session_media_root
     # Hashing passwords at full strength costs a second per user; tests need none of it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The hashed manifest exists only after collectstatic; tests render templates without it.
@@ -168,9 +175,13 @@ def stored_recording(db, media_root):
 
     def make(format="mp3", channels=2, sample_rate=8000, duration=20, **fields):
         audio = library.get(AudioSpec(format, channels, sample_rate, duration))
-        account = fields.pop("account", None) or VendorAccount.objects.get_or_create(
-            name="Stored", defaults={"kind": "flyflow", "base_url": "https://api.flyflow.dev/v1"}
-        )[0]
+        account = (
+            fields.pop("account", None)
+            or VendorAccount.objects.get_or_create(
+                name="Stored",
+                defaults={"kind": "flyflow", "base_url": "https://api.flyflow.dev/v1"},
+            )[0]
+        )
         number = next(numbers)
         recording = Recording.objects.create(
             account=account,

@@ -1,0 +1,7 @@
+from . import Page
+
+BROWSERS = frozenset({"supervisor", "compliance", "admin"})  # the auditor reads the log only
+
+PAGES = {
+    "catalog:search": Page(allowed=BROWSERS),
+}
