@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from recordings_portal.accounts.roles import capability
 from recordings_portal.audit.log import record
@@ -22,7 +23,7 @@ from recordings_portal.vendors.models import VendorAccount
 
 from . import selectors
 from .forms import DecisionForm, MaskRequestForm, ReasonForm, RetentionForm, recording_ids
-from .models import DeletionRecord, MaskRequest, RetentionPolicy
+from .models import OPEN_MASK_STATES, DeletionRecord, MaskRequest, RetentionPolicy
 from .services import Refused
 from .services.deletion import recording_delete, recordings_delete, why_not_deletable
 from .services.holds import holds_lift, holds_set
@@ -42,6 +43,7 @@ DELETE_PERM = "compliance.delete_recordings"
 HOLD = "compliance.hold_recordings"
 RETENTION = "compliance.manage_retention"
 LIST_LENGTH = 200
+PLAYER_PROBLEMS = "mask-problems"  # the id of the player's error box (catalog/detail.html)
 MESSAGE_REFUSALS = 10
 
 
@@ -79,7 +81,7 @@ def index(request):
 # --- one recording -----------------------------------------------------------------------
 
 
-def _vendor_outlook(recording: Recording) -> str:
+def vendor_outlook(recording: Recording) -> str:
     """What masking does to the vendor's copy of this recording, said before asking."""
     label = recording.account.kind_label
     if supports(recording.account.kind, REMOTE_MASK):
@@ -90,6 +92,19 @@ def _vendor_outlook(recording: Recording) -> str:
     if supports(recording.account.kind, DELETE):
         return f"{label} keeps an unmasked copy unless you choose to delete it there."
     return f"{label} offers no API to mask or delete its copy: an unmasked copy remains at {label}."
+
+
+def open_mask_requests(recording: Recording, user) -> list[MaskRequest]:
+    """The recording's open masking requests (one query), each saying if `user` may open it."""
+    masks = list(
+        recording.mask_requests.filter(state__in=OPEN_MASK_STATES)
+        .select_related("requested_by")
+        .order_by("created_at", "id")
+    )
+    approver = user.has_perm(APPROVE)
+    for mask in masks:
+        mask.may_open = approver or mask.requested_by_id == user.id
+    return masks
 
 
 @capability("catalog.browse_recordings")
@@ -122,6 +137,9 @@ def mask_new(request, pk: int):
     can_delete = supports(recording.account.kind, DELETE)
     data = request.POST if request.method == "POST" else None
     form = MaskRequestForm(data, vendor_can_delete=can_delete)
+    # The recording page's player posts here too; it keeps its own form and wants only the
+    # problems back (into its #mask-problems box), not this page's text form.
+    from_player = bool(request.htmx) and request.htmx.target == PLAYER_PROBLEMS
     if data is not None and form.is_valid():
         try:
             mask = mask_request_create(
@@ -136,6 +154,16 @@ def mask_new(request, pk: int):
         except Refused as exc:
             form.add_error(None, exc.message)
         else:
+            if from_player:
+                # The notice replaces the player's whole masking panel (also #mask-form), and
+                # the recording page's list of open requests is swapped for the new one.
+                context = {
+                    "recording": recording,
+                    "created": mask,
+                    "open_masks": open_mask_requests(recording, request.user),
+                }
+                response = render(request, "compliance/mask_new.html#player-created", context)
+                return reswap(retarget(response, "#mask-form"), "outerHTML")
             if request.htmx:
                 context = {"recording": recording, "created": mask}
                 return render(request, "compliance/mask_new.html#mask-form", context)
@@ -143,11 +171,14 @@ def mask_new(request, pk: int):
                 request, "Masking requested. Someone else in compliance must approve it."
             )
             return redirect("compliance:mask_detail", pk=mask.pk)
+    if from_player and form.errors:
+        # 200: htmx swaps only 2xx answers (the plain form below says 400).
+        return render(request, "compliance/mask_new.html#mask-problems", {"form": form})
     context = {
         "recording": recording,
         "form": form,
         "not_maskable": why_not_maskable(recording),
-        "vendor_outlook": _vendor_outlook(recording),
+        "vendor_outlook": vendor_outlook(recording),
         "masked_spans": (recording.metadata or {}).get("masked_spans") or [],
     }
     status = 400 if form.errors else 200

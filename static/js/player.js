@@ -6,6 +6,10 @@
  * browser asks the portal for the bytes it needs with Range requests. Without this script the
  * element keeps its native controls. Markup: catalog/detail.html ([data-player] and children).
  * No inline script or style anywhere, so a strict Content-Security-Policy can forbid both.
+ *
+ * Other scripts extend a player (mask-select.js marks parts to mask) through two hooks:
+ * player.layers, functions drawing over the waveform, and player.gesture, which may claim a
+ * press on the waveform before it becomes a seek. window.portalPlayer.get(root) finds one.
  */
 (function () {
   "use strict";
@@ -63,6 +67,10 @@
     this.scrub = null; // seconds under the pointer while dragging
     this.frame = 0;
     this.spokenSecond = -1;
+    this.layers = []; // function (context, geometry) drawn after the masked spans
+    // {down(event, seconds) -> claims the press?, move(event, seconds), up(...), cancel()}
+    this.gesture = null;
+    this.gestureActive = false;
 
     this.audio.controls = false; // ours replace the native ones once this script runs
     this.ui.hidden = false;
@@ -160,24 +168,42 @@
       if (event.button !== 0) return;
       waveform.setPointerCapture(event.pointerId);
       waveform.focus();
+      if (self.gesture && self.gesture.down(event, self.timeAt(event.clientX))) {
+        self.gestureActive = true;
+        event.preventDefault();
+        return;
+      }
       self.scrub = self.timeAt(event.clientX);
       self.showTime();
       self.draw();
       event.preventDefault();
     });
     waveform.addEventListener("pointermove", function (event) {
+      if (self.gestureActive) {
+        self.gesture.move(event, self.timeAt(event.clientX));
+        return;
+      }
       if (self.scrub === null || !waveform.hasPointerCapture(event.pointerId)) return;
       self.scrub = self.timeAt(event.clientX);
       self.showTime();
       self.draw();
     });
     waveform.addEventListener("pointerup", function (event) {
+      if (self.gestureActive) {
+        self.gestureActive = false;
+        self.gesture.up(event, self.timeAt(event.clientX));
+        return;
+      }
       if (self.scrub === null) return;
       var target = self.timeAt(event.clientX);
       self.scrub = null;
       self.seek(target);
     });
     waveform.addEventListener("pointercancel", function () {
+      if (self.gestureActive) {
+        self.gestureActive = false;
+        self.gesture.cancel();
+      }
       self.scrub = null;
       self.draw();
     });
@@ -335,6 +361,19 @@
       }
     }
     this.drawSpans(context, width, laneHeight, laneCount, duration, maskColor);
+    var geometry = {
+      width: width,
+      height: height,
+      laneHeight: laneHeight,
+      laneCount: laneCount,
+      duration: duration,
+      ratio: ratio,
+    };
+    for (var layer = 0; layer < this.layers.length; layer++) {
+      context.save();
+      this.layers[layer].call(this, context, geometry);
+      context.restore();
+    }
     context.fillStyle = inkColor;
     context.fillRect(Math.min(width - 2 * ratio, playX), 0, 2 * ratio, height);
   };
@@ -404,7 +443,14 @@
     });
   }
 
-  window.portalPlayer = { initAll: initAll, clock: clock };
+  window.portalPlayer = {
+    initAll: initAll,
+    clock: clock,
+    cssColor: cssColor,
+    get: function (root) {
+      return players.get(root) || null;
+    },
+  };
   document.addEventListener("keydown", onKey);
   document.addEventListener("htmx:load", function (event) {
     initAll(event.target);

@@ -138,8 +138,15 @@ def test_it_has_the_player_for_a_playable_recording(client_for, recording):
     assert "Download the original recording" in text
 
 
-def test_the_page_has_no_inline_script_style_or_handlers(client_for, recording):
-    text = page(client_for("supervisor"), recording)
+@pytest.mark.parametrize("role", ["supervisor", "compliance"])
+def test_the_page_has_no_inline_script_style_or_handlers(client_for, users, recording, role):
+    from recordings_portal.compliance.models import MaskRequest
+
+    MaskRequest.objects.create(
+        recording=recording, requested_by=users["supervisor"], reason="pan", spans=[]
+    )
+    text = page(client_for(role), recording)
+    assert "data-mask-panel" in text and "data-compliance" in text
     for tag in re.findall(r"<script\b[^>]*>", text):
         assert "src=" in tag, tag
     assert not re.search(r"<script\b[^>]*>[^<]+</script>", text)
@@ -210,6 +217,153 @@ def test_a_user_who_may_browse_but_not_play_gets_no_player(make_user, client, re
     assert recording.sha256 in text
 
 
+# --- compliance: the box, and the masking mode of the player -------------------------------
+
+
+def listener(make_user, client):
+    """A client of a user who may browse and play but holds no compliance permission."""
+    user = make_user("listener")
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["browse_recordings", "play_recording"])
+    )
+    client.force_login(user)
+    return client
+
+
+def compliance_box(text: str) -> str:
+    match = re.search(r"<section[^>]*data-compliance>.*?</section>", text, re.S)
+    assert match, "no compliance box"
+    return match[0]
+
+
+@pytest.mark.parametrize("role", ["supervisor", "compliance", "admin"])
+def test_roles_that_may_request_masking_get_the_masking_mode(client_for, recording, role):
+    text = page(client_for(role), recording)
+    mask_new = reverse("compliance:mask_new", args=[recording.pk])
+    assert "data-mask-panel" in text and "data-mask-toggle" in text
+    assert f'hx-post="{mask_new}" hx-target="#mask-problems"' in text
+    assert f'action="{mask_new}"' in text and 'name="reason"' in text and "required" in text
+    assert '<script src="/static/js/mask-select.js" defer></script>' in text
+    # Stereo: each side can be chosen; the fallback without JavaScript is the typed form.
+    assert '<option value="caller">Caller</option><option value="callee">Callee</option>' in text
+    assert f'<a href="{mask_new}">type the times</a>' in text
+    assert reverse("compliance:recording", args=[recording.pk]) in compliance_box(text)
+
+
+def test_a_user_without_compliance_permissions_gets_no_masking_and_no_box(
+    make_user, client, recording
+):
+    text = page(listener(make_user, client), recording)
+    assert "data-player" in text
+    assert "data-mask-panel" not in text and "mask-select.js" not in text
+    assert "data-compliance" not in text
+    assert reverse("compliance:recording", args=[recording.pk]) not in text
+
+
+def test_a_held_recording_offers_no_masking_and_says_why(client_for, recording):
+    Recording.objects.filter(pk=recording.pk).update(legal_hold=True)
+    text = page(client_for("compliance"), recording)
+    assert "data-player" in text
+    assert "data-mask-panel" not in text and "data-mask-toggle" not in text
+    box = compliance_box(text)
+    assert '<span class="badge warn">on hold</span>' in box
+    assert "masking waits until the hold is lifted" in box
+
+
+def test_a_recording_being_masked_offers_no_second_masking(client_for, users, recording):
+    from recordings_portal.compliance.models import MaskRequest, MaskState
+
+    MaskRequest.objects.create(
+        recording=recording, requested_by=users["supervisor"], reason="pan",
+        state=MaskState.PROCESSING,
+    )  # fmt: skip
+    text = page(client_for("supervisor"), recording)
+    assert "data-mask-panel" not in text
+    assert "It is being masked right now" in compliance_box(text)
+
+
+def test_no_masking_mode_without_stored_audio(client_for, recording):
+    Recording.objects.filter(pk=recording.pk).update(state=RecordingState.DISCOVERED)
+    text = page(client_for("compliance"), recording)
+    assert "data-mask-panel" not in text
+    assert "No open masking request." in compliance_box(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "can_delete", "outlook"),
+    [
+        ("flyflow", False, "an unmasked copy remains at Flyflow"),
+        ("kaleyra", False, "an unmasked copy remains at Kaleyra"),
+        ("audian", True, "Audian keeps an unmasked copy unless you choose to delete it there."),
+        ("iotcomms", True, "iotcomms SIPRec is asked to mask its own copy too"),
+    ],
+)
+def test_the_masking_mode_says_what_becomes_of_the_vendors_copy(
+    client_for, stored_recording, kind, can_delete, outlook
+):
+    from recordings_portal.vendors.models import VendorAccount
+
+    account = VendorAccount.objects.create(kind=kind, name=f"{kind} 1", base_url="https://v.test")
+    recording = stored_recording(account=account, channels=1)
+    text = page(client_for("supervisor"), recording)
+    assert outlook in html.unescape(text)
+    assert ('name="delete_vendor_copy"' in text) is can_delete
+    # Mono: a side cannot be told apart, so "both" is the only choice.
+    assert '<select data-channel><option value="both">Both (mono)</option></select>' in text
+
+
+def test_the_compliance_box_lists_open_requests_and_the_deletion(
+    client_for, users, make_user, client, recording, stored_recording
+):
+    from recordings_portal.compliance.models import MaskRequest, MaskState
+    from recordings_portal.compliance.services.deletion import recording_delete
+
+    waiting = MaskRequest.objects.create(
+        recording=recording, requested_by=users["supervisor"], reason="pan", spans=[]
+    )
+    done = MaskRequest.objects.create(
+        recording=recording, requested_by=users["supervisor"], reason="x", state=MaskState.DONE
+    )
+    officer = compliance_box(page(client_for("compliance"), recording))
+    assert '<span class="badge warn">Requested</span>' in officer
+    link = reverse("compliance:mask_detail", args=[waiting.pk])
+    assert f'<a href="{link}">request {waiting.pk}</a> by supervisor-user' in officer
+    assert f"request {done.pk}" not in officer  # done: no longer open
+    assert "Not held." in officer
+    # Another supervisor sees the request but may not open it (its page would refuse them).
+    client.force_login(make_user("sam", "supervisor"))
+    other = compliance_box(page(client, recording))
+    assert f"request {waiting.pk} by supervisor-user" in other and link not in other
+
+    gone = stored_recording()
+    recording_delete(recording_id=gone.id, user=users["compliance"], reason="gdpr")
+    box = compliance_box(page(client_for("compliance"), gone))
+    assert "Deleted " in box and "by compliance-user" in box
+    assert "No vendor API" in box  # Flyflow: nothing could be done there
+
+
+def test_the_compliance_box_costs_one_query(client_for, users, make_user, client, recording):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recordings_portal.compliance.models import MaskRequest
+
+    MaskRequest.objects.create(
+        recording=recording, requested_by=users["supervisor"], reason="pan", spans=[]
+    )
+    Recording.objects.filter(pk=recording.pk).update(legal_hold=True)
+
+    def queries(for_client) -> int:
+        for_client.get(detail_url(recording))  # warm: sessions, content types
+        with CaptureQueriesContext(connection) as captured:
+            assert for_client.get(detail_url(recording)).status_code == 200
+        return len(captured)
+
+    without = queries(listener(make_user, client))
+    assert without > 3  # it did count
+    assert queries(client_for("compliance")) == without + 1
+
+
 # --- the way back ------------------------------------------------------------------------
 
 
@@ -271,24 +425,30 @@ def chromium():
             browser.close()
 
 
+def signed_in_tab(browser, live_server, client, settings, problems: list):
+    """A tab with `client`'s session; page and console errors go into `problems`."""
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    context = browser.new_context()
+    context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    tab = context.new_page()
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    tab.on("console", lambda m: m.type == "error" and "favicon" not in m.location["url"]
+           and problems.append(m.text))  # fmt: skip
+    return tab
+
+
 def test_the_player_works_in_a_browser(live_server, client, users, stored_recording, settings):
     recording = stored_recording(
         format="mp3", duration=60, metadata={"masked_spans": [{"start": 10, "end": 15}]}
     )
     client.force_login(users["supervisor"])
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
     url = live_server.url + detail_url(recording)
     problems, time_of = [], "document.querySelector('audio').currentTime"
     paused = "document.querySelector('audio').paused"
     with chromium() as browser:
-        context = browser.new_context()
-        context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-        )
-        tab = context.new_page()
-        tab.on("pageerror", lambda error: problems.append(str(error)))
-        tab.on("console", lambda m: m.type == "error" and "favicon" not in m.location["url"]
-               and problems.append(m.text))  # fmt: skip
+        tab = signed_in_tab(browser, live_server, client, settings, problems)
         tab.goto(url)
         tab.wait_for_selector("[data-ui]:not([hidden])")
 
@@ -318,3 +478,86 @@ def test_the_player_works_in_a_browser(live_server, client, users, stored_record
         assert tab.is_hidden("[data-peaks-status]")  # the waveform was drawn from the peaks
     assert problems == []
     assert AccessEvent.objects.filter(action="recording.play").count() == 1
+
+
+def test_a_masking_request_is_marked_on_the_waveform_in_a_browser(
+    live_server, client, users, stored_recording, settings
+):
+    from recordings_portal.compliance.models import MaskRequest, MaskState
+
+    recording = stored_recording(format="mp3", duration=30)
+    client.force_login(users["supervisor"])
+    url = live_server.url + detail_url(recording)
+    problems, time_of = [], "document.querySelector('audio').currentTime"
+    with chromium() as browser:
+        tab = signed_in_tab(browser, live_server, client, settings, problems)
+        csp = tab.goto(url).headers["content-security-policy"]
+        assert "'unsafe-inline'" not in csp and "script-src 'self'" in csp
+        tab.wait_for_selector("[data-mask-toggle]:not([hidden])")
+        assert tab.is_hidden("[data-mask-panel]")
+
+        tab.click("[data-mask-toggle]")
+        assert tab.is_visible("[data-mask-panel]")
+        # Nothing marked yet: the portal says what is missing, in the panel, which stays.
+        tab.fill("#mask-reason", "card number read out")
+        tab.click("[data-mask-request] button[type=submit]")
+        tab.wait_for_selector("#mask-problems >> text=Mark at least one span")
+        assert tab.is_visible("[data-mask-panel]")
+        tab.locator("[data-waveform]").scroll_into_view_if_needed()
+        box = tab.locator("[data-waveform]").bounding_box()
+        y = box["y"] + box["height"] * 0.75  # in the callee's lane, though that picks nothing
+
+        def x(fraction):
+            return box["x"] + box["width"] * fraction
+
+        tab.mouse.move(x(0.2), y)
+        tab.mouse.down()
+        tab.mouse.move(x(0.3), y, steps=4)
+        tab.mouse.move(x(0.4), y, steps=4)
+        tab.mouse.up()
+        row = tab.locator("[data-mask-list] li")
+        assert row.count() == 1
+        assert float(row.locator("[data-start]").input_value()) == pytest.approx(6.0, abs=0.15)
+        assert float(row.locator("[data-end]").input_value()) == pytest.approx(12.0, abs=0.15)
+        assert "Part 1 marked" in tab.inner_text("[data-mask-status]")
+
+        # Its end edge is dragged to the half; a plain click still moves the playhead.
+        tab.mouse.move(x(0.4), y)
+        tab.mouse.down()
+        tab.mouse.move(x(0.5), y, steps=5)
+        tab.mouse.up()
+        assert float(row.locator("[data-end]").input_value()) == pytest.approx(15.0, abs=0.15)
+        tab.mouse.click(x(0.8), y)
+        assert 23.5 < tab.evaluate(time_of) < 24.5
+        assert row.count() == 1
+
+        # A second part, typed in, then deleted again.
+        tab.click("[data-mask-add]")
+        assert row.count() == 2
+        row.nth(1).locator("[data-remove]").click()
+        assert row.count() == 1
+
+        row.locator("[data-channel]").select_option("callee")
+        tab.fill("#mask-reason", "")
+        tab.click("[data-mask-request] button[type=submit]")  # no reason: the browser stops it
+        assert tab.evaluate("!document.querySelector('#mask-reason').validity.valid")
+        tab.fill("#mask-reason", "card number read out")
+        tab.click("[data-mask-request] button[type=submit]")
+        created = tab.wait_for_selector("[data-mask-created]")
+        assert "Masking requested" in created.inner_text()
+        assert "Requested" in created.inner_text()
+        assert tab.is_hidden("[data-mask-toggle]")
+        assert "Requested" in tab.inner_text("[data-open-masks]")  # the list below, swapped too
+
+        tab.reload()
+        tab.wait_for_selector("[data-ui]:not([hidden])")
+        assert "Requested" in tab.inner_text("[data-open-masks]")
+    assert problems == []
+    mask = MaskRequest.objects.get()
+    assert mask.state == MaskState.REQUESTED and mask.requested_by == users["supervisor"]
+    assert len(mask.spans) == 1 and mask.spans[0]["channel"] == "callee"
+    assert mask.spans[0]["start"] == pytest.approx(6.0, abs=0.15)
+    assert mask.spans[0]["end"] == pytest.approx(15.0, abs=0.15)
+    assert mask.reason == "card number read out" and mask.trim is None
+    event = AccessEvent.objects.get(action="mask.request")
+    assert event.object_id == str(recording.pk) and event.details["mask_request"] == mask.id

@@ -577,6 +577,92 @@ def test_no_inline_script_or_style(client_for, catalog):
     assert " style=" not in body and " onclick=" not in body
 
 
+# --- bulk actions: ticked rows posted to the compliance confirmation pages ---------------------
+
+
+def bulk_form(body: str) -> str:
+    match = re.search(r'<form class="bulk-form".*?</form>', body, re.S)
+    assert match, "no bulk form"
+    return match.group(0)
+
+
+def bulk_buttons(form: str) -> dict[str, tuple[str, str]]:
+    """Button label -> (formaction, the `action` it posts or "")."""
+    button = r'<button type="submit" formaction="([^"]+)"(?: name="action" value="(\w+)")?>'
+    found = re.findall(button + r"([^<]+)</button>", form)
+    return {label: (url, action) for url, action, label in found}
+
+
+def test_roles_that_may_not_delete_or_hold_get_no_checkboxes(client_for, catalog):
+    body = client_for("supervisor").get(URL).content.decode()
+    assert "bulk-form" not in body and 'name="ids"' not in body
+    assert "bulk-select.js" not in body
+
+
+def test_each_role_gets_the_bulk_buttons_it_may_use(client_for, catalog):
+    officer = bulk_buttons(bulk_form(client_for("compliance").get(URL).content.decode()))
+    assert officer == {
+        "Delete selected…": ("/compliance/bulk/delete/", ""),
+        "Hold selected…": ("/compliance/bulk/hold/", "set"),
+        "Lift hold…": ("/compliance/bulk/hold/", "lift"),
+    }
+    admin = bulk_buttons(bulk_form(client_for("admin").get(URL).content.decode()))
+    assert admin == {"Delete selected…": ("/compliance/bulk/delete/", "")}
+
+
+def test_the_bulk_form_posts_the_ticked_ids_to_the_confirmation_pages(client_for, catalog):
+    from django.test import Client
+
+    client = client_for("compliance")
+    session = client.cookies["sessionid"].value
+    checked = Client(enforce_csrf_checks=True)  # the form must carry its own CSRF token
+    checked.cookies["sessionid"] = session
+    body = checked.get(URL).content.decode()
+    assert '<script src="/static/js/bulk-select.js" defer></script>' in body
+    form = bulk_form(body)
+    assert 'method="post"' in form
+    assert '<input type="checkbox" data-select-all aria-label="Select all on this page"' in form
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    ids = re.findall(r'<input type="checkbox" name="ids" value="(\d+)"', form)
+    assert sorted(map(int, ids)) == sorted(row.pk for row in catalog.values())
+    buttons = bulk_buttons(form)
+    r1, r3 = catalog["r1"], catalog["r3"]
+    ticked = [str(r1.pk), str(r3.pk)]
+
+    url, _ = buttons["Delete selected…"]
+    page = checked.post(url, {"csrfmiddlewaretoken": token, "ids": ticked})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Delete 2 recordings" in text
+    assert "Alpha · r1" in text and "Beta · r3" in text and "Alpha · r2" not in text
+    assert text.count('<input type="hidden" name="ids"') == 2
+
+    url, action = buttons["Hold selected…"]
+    page = checked.post(url, {"csrfmiddlewaretoken": token, "ids": ticked, "action": action})
+    text = page.content.decode()
+    assert "Set a legal hold on 2 recordings" in text and "Alpha · r1" in text
+
+    Recording.objects.filter(pk=r1.pk).update(legal_hold=True)
+    url, action = buttons["Lift hold…"]
+    page = checked.post(url, {"csrfmiddlewaretoken": token, "ids": ticked, "action": action})
+    text = page.content.decode()
+    assert "Lift the legal hold of 1 recording" in text and "Alpha · r1" in text
+    assert "1 is not held" in text
+
+
+def test_the_htmx_results_carry_the_bulk_form(client_for, catalog):
+    partial = client_for("compliance").get(URL, {"q": "4155"}, **HTMX).content.decode()
+    assert "<html" not in partial
+    form = bulk_form(partial)
+    assert 'name="csrfmiddlewaretoken"' in form and len(re.findall(r'name="ids"', form)) == 3
+
+
+def test_the_bulk_form_has_no_inline_script_or_style(client_for, catalog):
+    body = client_for("compliance").get(URL).content.decode()
+    assert "<script>" not in body.replace("<script src", "")
+    assert not re.search(r"\sstyle=|\son[a-z]+=", body)
+
+
 # --- the access log ------------------------------------------------------------------------
 
 
@@ -756,4 +842,27 @@ def test_typing_filtering_paging_and_back_in_a_browser(live_server, client, user
         assert tab.input_value("#id_q") == "7946001"
         assert tab.input_value("#id_account") == str(alpha.pk)
         browser.close()
+    assert problems == []
+
+
+def test_select_all_and_a_bulk_button_in_a_browser(live_server, client, users, catalog, settings):
+    from .test_detail import chromium, signed_in_tab
+
+    client.force_login(users["compliance"])
+    problems = []
+    with chromium() as browser:
+        tab = signed_in_tab(browser, live_server, client, settings, problems)
+        tab.goto(live_server.url + URL)
+        select_all = tab.locator("[data-select-all]")
+        select_all.check()
+        assert tab.locator("[data-select-one]:checked").count() == 5
+        tab.locator("[data-select-one]").first.uncheck()
+        assert tab.evaluate("document.querySelector('[data-select-all]').indeterminate")
+        # The results swapped in by htmx work the same (listeners are on the document).
+        tab.fill("#id_q", "4155")
+        tab.wait_for_selector("text=3 results")
+        tab.locator("[data-select-all]").check()
+        assert tab.locator("[data-select-one]:checked").count() == 3
+        tab.click("text=Hold selected…")
+        tab.wait_for_selector("text=Set a legal hold on 3 recordings")
     assert problems == []

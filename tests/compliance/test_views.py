@@ -346,3 +346,96 @@ def test_no_page_carries_inline_script_style_or_handlers(people, as_user, flyflo
         assert not re.search(r"\sstyle=|\son[a-z]+=", html), url
         for link in re.findall(r"<[^>]*hx-get=[^>]*>", html):
             assert "href=" in link or "<div" in link, (url, link)
+
+
+# --- what the recording page's player posts ------------------------------------------------
+
+PLAYER = {"HX-Request": "true", "HX-Target": "mask-problems"}
+
+
+def test_the_players_spans_make_a_request_and_its_panel_gets_the_notice(people, as_user, audian):
+    recording = audian(duration=20)
+    response = as_user(people.supervisor).post(
+        reverse("compliance:mask_new", args=[recording.id]),
+        {
+            "spans": '[{"start": 2.5, "end": 4, "channel": "callee"},'
+            ' {"start": 3, "end": 6.2, "channel": "both"}]',
+            "trim_start": "1",
+            "trim_end": "19.5",
+            "reason": "card number read out",
+            "delete_vendor_copy": "on",
+        },
+        headers=PLAYER,
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#mask-form" and response["HX-Reswap"] == "outerHTML"
+    mask = MaskRequest.objects.get()
+    text = response.content.decode()
+    assert '<div id="mask-form">' in text and "Masking requested" in text
+    assert '<span class="badge warn">Requested</span>' in text
+    # The page's list of open requests is replaced too (out of band), with the new one in it.
+    assert '<div id="open-masks" data-open-masks hx-swap-oob="true">' in text
+    assert reverse("compliance:mask_detail", args=[mask.id]) in text
+    assert mask.state == MaskState.REQUESTED and mask.requested_by == people.supervisor
+    assert mask.spans == [  # normalised by the service: what both sides share is "both"
+        {"start": 2.5, "end": 3.0, "channel": "callee"},
+        {"start": 3.0, "end": 6.2, "channel": "both"},
+    ]
+    assert mask.trim == [1.0, 19.5] and mask.delete_vendor_copy
+    (event,) = events("mask.request")
+    assert event.actor == people.supervisor and event.object_id == str(recording.id)
+    assert event.details["mask_request"] == mask.id
+    assert event.details["reason"] == "card number read out"
+    assert event.details["trim"] == [1.0, 19.5] and event.details["delete_vendor_copy"] is True
+
+
+def test_the_player_gets_only_its_problems_back(people, as_user, flyflow):
+    recording = flyflow(duration=20)
+    url = reverse("compliance:mask_new", args=[recording.id])
+    client = as_user(people.supervisor)
+
+    missing = client.post(url, {"spans": "[]", "reason": ""}, headers=PLAYER)
+    assert missing.status_code == 200 and "HX-Retarget" not in missing  # htmx swaps 2xx only
+    text = missing.content.decode()
+    assert text.strip().startswith('<div class="error" role="alert">')
+    assert "Reason: This field is required." in text and "<form" not in text
+
+    late = client.post(
+        url, {"spans": '[{"start": 18, "end": 25, "channel": "caller"}]', "reason": "pan"},
+        headers=PLAYER,
+    )  # fmt: skip
+    assert late.status_code == 200
+    assert "Span 1 ends at 25 s, after the recording&#x27;s end" in late.content.decode()
+
+    nothing = client.post(url, {"spans": "[]", "reason": "pan"}, headers=PLAYER)
+    assert b"Mark at least one span to mask" in nothing.content
+    unreadable = client.post(url, {"spans": "[{", "reason": "pan"}, headers=PLAYER)
+    assert b"Marked parts: The selected spans could not be read." in unreadable.content
+    half_trim = client.post(
+        url, {"spans": "[]", "trim_start": "3", "reason": "pan"}, headers=PLAYER
+    )
+    assert b"Keep until: Give both ends" in half_trim.content
+    assert not MaskRequest.objects.exists() and not events("mask.request")
+
+
+def test_the_player_is_refused_a_recording_held_meanwhile(people, as_user, flyflow):
+    recording = flyflow(duration=20)
+    Recording.objects.filter(id=recording.id).update(legal_hold=True)
+    response = as_user(people.supervisor).post(
+        reverse("compliance:mask_new", args=[recording.id]),
+        {"spans": '[{"start": 1, "end": 2, "channel": "both"}]', "reason": "pan"},
+        headers=PLAYER,
+    )
+    assert b"legal hold" in response.content and "HX-Retarget" not in response
+    assert not MaskRequest.objects.exists()
+
+
+def test_the_player_cannot_post_without_the_permission(people, as_user, flyflow):
+    recording = flyflow(duration=20)
+    response = as_user(people.auditor).post(
+        reverse("compliance:mask_new", args=[recording.id]),
+        {"spans": '[{"start": 1, "end": 2, "channel": "both"}]', "reason": "pan"},
+        headers=PLAYER,
+    )
+    assert response.status_code == 403 and not MaskRequest.objects.exists()

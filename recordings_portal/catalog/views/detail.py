@@ -13,6 +13,10 @@ from django.views.decorators.http import require_GET
 
 from recordings_portal.accounts.roles import capability
 from recordings_portal.audit.log import record
+from recordings_portal.compliance.models import MaskState
+from recordings_portal.compliance.views import open_mask_requests, vendor_outlook
+from recordings_portal.vendors.connectors.registry import supports
+from recordings_portal.vendors.kinds import DELETE
 
 from ..models import Recording, RecordingState
 
@@ -25,15 +29,18 @@ _LANES = {"0": 0, "caller": 0, "left": 0, "1": 1, "callee": 1, "right": 1}
 @capability("catalog.browse_recordings")
 @require_GET
 def recording_detail(request, pk: int):
-    recording = get_object_or_404(Recording.objects.select_related("account"), pk=pk)
+    # The deletion tombstone (if any) comes in the same query, for the compliance box.
+    related = ("account", "deletion__deleted_by", "deletion__gave_up_by")
+    recording = get_object_or_404(Recording.objects.select_related(*related), pk=pk)
     record("recording.view", request=request, obj=recording)
     can_play = request.user.has_perm("catalog.play_recording")
     spans = masked_spans(recording.metadata)
+    show_player = can_play and recording.playable
     context = {
         "recording": recording,
         "back_url": back_link(request.GET.get("back", "")),
         "can_play": can_play,
-        "show_player": can_play and recording.playable,
+        "show_player": show_player,
         "is_masked": recording.state == RecordingState.MASKED,
         "is_failed": recording.state == RecordingState.FAILED,
         "duration_text": clock(recording.duration),
@@ -43,9 +50,43 @@ def recording_detail(request, pk: int):
         "masked_span_texts": [_span_text(span) for span in spans],
         "masked_spans_json": json.dumps(spans),
         "lanes": ["Caller", "Callee"] if recording.channels == 2 else ["Audio"],
+        **compliance_context(request.user, recording, show_player),
     }
     name = "catalog/detail.html#recording" if request.htmx else "catalog/detail.html"
     return render(request, name, context)
+
+
+def compliance_context(user, recording: Recording, show_player: bool) -> dict:
+    """The compliance box and the player's masking mode, for users with a compliance permission.
+
+    One query: the open masking requests. Legal hold is a column of the recording and the
+    deletion tombstone came with it. The masking service checks everything again on posting.
+    """
+    if not user.has_module_perms("compliance"):
+        return {"compliance": None}
+    open_masks = open_mask_requests(recording, user)
+    processing = any(mask.state == MaskState.PROCESSING for mask in open_masks)
+    mask_blocked = ""
+    if recording.legal_hold:
+        mask_blocked = "It is under legal hold: masking waits until the hold is lifted."
+    elif processing:
+        mask_blocked = "It is being masked right now; ask again once that has finished."
+    can_mask = (
+        show_player
+        and bool(recording.duration)
+        and user.has_perm("compliance.request_masking")
+        and not mask_blocked
+    )
+    return {
+        "compliance": {
+            "open_masks": open_masks,
+            "deletion": getattr(recording, "deletion", None),
+            "mask_blocked": mask_blocked,
+        },
+        "can_mask": can_mask,
+        "mask_vendor_can_delete": can_mask and supports(recording.account.kind, DELETE),
+        "mask_vendor_outlook": vendor_outlook(recording) if can_mask else "",
+    }
 
 
 def back_link(raw: str) -> str:

@@ -82,6 +82,7 @@ def search(request):
         "chips": _chips(form, params, dict(accounts)),
         "empty_catalog": empty_catalog,
         "links": _links(params, page),
+        "bulk": _bulk_actions(request.user),
     }
     partial = request.htmx and not request.htmx.history_restore_request
     response = render(request, f"{TEMPLATE}#results" if partial else TEMPLATE, context)
@@ -90,6 +91,15 @@ def search(request):
     if partial:
         push_url(response, _url(params + _cursor_params(request)))
     return response
+
+
+def _bulk_actions(user) -> dict | None:
+    """Which bulk buttons the results offer (the confirmation pages check again), or None."""
+    actions = {
+        "delete": user.has_perm("compliance.delete_recordings"),
+        "hold": user.has_perm("compliance.hold_recordings"),
+    }
+    return actions if any(actions.values()) else None
 
 
 def _cursor(request, name: str, sort: str, notices: list[str]) -> Cursor | None:
