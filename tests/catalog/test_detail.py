@@ -2,8 +2,6 @@
 
 import html
 import re
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -12,6 +10,7 @@ from django.urls import reverse
 from recordings_portal.audit.models import AccessEvent
 from recordings_portal.catalog.models import Direction, Recording, RecordingState
 from recordings_portal.catalog.views.detail import back_link, masked_spans
+from tests.lib.browser import chromium, signed_in_tab
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -401,42 +400,6 @@ def test_back_drops_a_nested_back_and_keeps_blank_fields():
 
 
 # --- the player in a real browser (skipped where no Chromium is installed) ---------------
-
-CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-
-
-@contextmanager
-def chromium():
-    """A headless Chromium. Playwright runs an event loop in this thread while it is open, so
-    Django's ORM refuses to run inside the block: prepare data before it, check after it."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = next((path for path in CHROMIUM_PATHS if Path(path).exists()), None)
-    with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(
-                executable_path=executable,
-                args=["--autoplay-policy=no-user-gesture-required", "--no-sandbox"],
-            )
-        except sync_api.Error as exc:
-            pytest.skip(f"no Chromium to drive: {exc.message.splitlines()[0]}")
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def signed_in_tab(browser, live_server, client, settings, problems: list):
-    """A tab with `client`'s session; page and console errors go into `problems`."""
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    context = browser.new_context()
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
-    tab = context.new_page()
-    tab.on("pageerror", lambda error: problems.append(str(error)))
-    tab.on("console", lambda m: m.type == "error" and "favicon" not in m.location["url"]
-           and problems.append(m.text))  # fmt: skip
-    return tab
 
 
 def test_the_player_works_in_a_browser(live_server, client, users, stored_recording, settings):

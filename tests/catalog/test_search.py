@@ -15,6 +15,7 @@ from recordings_portal.catalog import selectors
 from recordings_portal.catalog.models import Recording
 from recordings_portal.catalog.selectors import Cursor, Filters, keyset_page, recordings_matching
 from recordings_portal.vendors.models import VendorAccount
+from tests.lib.browser import chromium, signed_in_tab
 
 URL = "/recordings/"
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -772,15 +773,12 @@ def test_the_filters_without_a_model_index_have_one(catalog, filters, index):
 
 # --- in a real browser (skipped where no Chromium is installed) ----------------------------
 
-CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
-
-def test_typing_filtering_paging_and_back_in_a_browser(live_server, client, users, accounts):
+def test_typing_filtering_paging_and_back_in_a_browser(
+    live_server, client, users, accounts, settings
+):
     """htmx as wired, under the portal's Content-Security-Policy: results follow the typing
     (debounced) and the filters, the address bar follows the results, Back restores both."""
-    from pathlib import Path
-
-    sync_api = pytest.importorskip("playwright.sync_api")
     alpha, beta = accounts
     Recording.objects.bulk_create(
         Recording(
@@ -792,20 +790,9 @@ def test_typing_filtering_paging_and_back_in_a_browser(live_server, client, user
         for n in range(40)
     )
     client.force_login(users["supervisor"])
-    cookie = {"name": "sessionid", "value": client.cookies["sessionid"].value}
-    executable = next((path for path in CHROMIUM_PATHS if Path(path).exists()), None)
     problems = []
-    with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        except sync_api.Error as exc:
-            pytest.skip(f"no Chromium to drive: {exc.message.splitlines()[0]}")
-        context = browser.new_context()
-        context.add_cookies([{**cookie, "url": live_server.url}])
-        tab = context.new_page()
-        tab.on("pageerror", lambda error: problems.append(str(error)))
-        tab.on("console", lambda m: m.type == "error" and "favicon" not in m.location["url"]
-               and problems.append(m.text))  # fmt: skip
+    with chromium() as browser:
+        tab = signed_in_tab(browser, live_server, client, settings, problems)
         tab.goto(live_server.url + URL)
 
         def shows(summary: str, query: str) -> None:
@@ -841,13 +828,10 @@ def test_typing_filtering_paging_and_back_in_a_browser(live_server, client, user
         shows("5 results", f"?q=7946001&account={alpha.pk}")
         assert tab.input_value("#id_q") == "7946001"
         assert tab.input_value("#id_account") == str(alpha.pk)
-        browser.close()
     assert problems == []
 
 
 def test_select_all_and_a_bulk_button_in_a_browser(live_server, client, users, catalog, settings):
-    from .test_detail import chromium, signed_in_tab
-
     client.force_login(users["compliance"])
     problems = []
     with chromium() as browser:
