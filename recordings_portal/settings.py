@@ -235,7 +235,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
-AXES_CLIENT_IP_CALLABLE = "recordings_portal.accounts.throttle.client_ip"
+AXES_CLIENT_IP_CALLABLE = "recordings_portal.lib.client_ip.client_ip"
 
 # --- HTTPS and headers (PORTAL_HTTPS=true behind TLS in production) -------------------------
 HTTPS = envbool("PORTAL_HTTPS")

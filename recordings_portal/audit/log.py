@@ -29,6 +29,8 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Max, Min, QuerySet
 from django.utils import timezone
 
+from recordings_portal.lib.client_ip import client_ip
+
 from .models import GENESIS_HASH, AccessEvent, Outcome
 
 # The hash is defined in the standalone file verifier, so both checks use the same one. (On
@@ -69,7 +71,7 @@ def canonical_content(event: AccessEvent) -> dict:
 
 
 def _client_ip(request) -> str | None:
-    raw = request.META.get("REMOTE_ADDR") if request is not None else None
+    raw = client_ip(request) if request is not None else None
     try:
         # The database keeps no IPv6 zone ("%eth0"): neither does the hash.
         address = str(ipaddress.ip_address(raw.split("%", 1)[0])) if raw else None
