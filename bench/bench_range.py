@@ -5,7 +5,10 @@
     the span through `wsgi.file_wrapper`;
 (b) the same authorisation, then `X-Accel-Redirect`: nginx proxies to gunicorn over a unix
     socket and serves the bytes and the range from its `internal` location;
-(c) nginx serving the file directly with Range, no authorisation (the ceiling).
+(c) nginx serving the file directly with Range, no authorisation (the ceiling);
+(d) nginx asking the portal first (auth_request) and reusing its yes for a few seconds per
+    session and recording (MEDIA_AUTH_REQUEST_SECONDS): every request is checked by nginx
+    against that decision, Django decides once per session and recording in that time.
 
 Load comes from wrk (Debian: apt-get install -y wrk nginx-light), with a Lua script that asks
 for a random 64 KB range of the file with the signed-in session's cookie. Each mode runs for
@@ -22,16 +25,17 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 from common import ROOT, machine, setup_django, stamp
+
+from tests.lib.nginx import free_port, nginx_installed, process, running_nginx
 
 CHUNK = 64 * 1024
 ACCEL_PREFIX = "/protected-media/"
@@ -58,64 +62,19 @@ done = function(summary, latency, requests)
 end
 """
 
-NGINX_CONF = """
-{user}
-worker_processes auto;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile on;
-  # Not tcp_nopush (Debian's default turns it on): with sendfile it stalls each keep-alive
-  # 64 KB answer on loopback for the 40 ms delayed-ACK timer (40 ms p50, 450 requests/s).
-  tcp_nopush off;
-  keepalive_requests 100000;
+# (c) the file straight from disk, the ceiling, beside the portal's own configuration for
+# (b) and (d) from `catalog.nginx` (what `manage.py nginx_config` prints).
+DIRECT_SERVER = """
   types {{ audio/mpeg mp3; audio/wav wav; audio/ogg opus ogg; }}
-  default_type application/octet-stream;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-
-  upstream portal {{
-    server unix:{socket};
-    keepalive 32;
-  }}
-
-  # (b) the portal behind nginx: Django authorises, nginx sends the bytes.
   server {{
-    listen 127.0.0.1:{accel_port};
-    location / {{
-      proxy_pass http://portal;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-    }}
-    location {accel_prefix} {{
-      internal;
-      alias {media}/;
-    }}
-  }}
-
-  # (c) the file straight from disk: the ceiling.
-  server {{
-    listen 127.0.0.1:{direct_port};
+    listen 127.0.0.1:{port};
+    sendfile on;
+    tcp_nopush off;
     location /files/ {{
       alias {media}/;
     }}
   }}
-}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(check, what: str, timeout: float = 30) -> None:
@@ -128,26 +87,6 @@ def wait_until(check, what: str, timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"{what} did not come up in {timeout:.0f} s")
-
-
-@contextmanager
-def process(args: list[str], env: dict | None = None, log: Path | None = None):
-    out = log.open("wb") if log else subprocess.DEVNULL
-    child = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True)  # fmt: skip
-    try:
-        yield child
-    finally:
-        # Only what we started: the child's own process group (gunicorn's or nginx's workers).
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        if log:
-            out.close()
 
 
 def gunicorn(bind: str, env: dict, args, log: Path):
@@ -202,7 +141,8 @@ def prepare(args):
     return recording, key, data, cookie
 
 
-def check_bytes(url: str, cookie: str, data: bytes, *, portal: bool, redirected: bool = False):
+def check_bytes(url: str, cookie: str, data: bytes, *, refused: int | None,
+                redirected: bool = False):  # fmt: skip
     """A few ranges, byte for byte, before any load: a fast wrong answer is no answer."""
     import httpx
 
@@ -216,9 +156,9 @@ def check_bytes(url: str, cookie: str, data: bytes, *, portal: bool, redirected:
             if redirected:  # nginx sent it, and kept the portal's headers
                 assert answer.headers["content-type"] == "audio/wav", answer.headers
                 assert answer.headers["cache-control"] == "private, no-cache", answer.headers
-        if portal:  # no session, no bytes
-            refused = client.get(url, headers={"Range": "bytes=0-1"})
-            assert refused.status_code == 302, refused.status_code
+        if refused:  # no session, no bytes
+            answer = client.get(url, headers={"Range": "bytes=0-1"})
+            assert answer.status_code == refused, answer.status_code
 
 
 def run_wrk(url: str, script: Path, args) -> dict:
@@ -245,16 +185,18 @@ def main():
     parser.add_argument("--threads-wrk", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=2, help="gunicorn threads per worker")
+    parser.add_argument("--auth-seconds", type=int, default=5, help="(d): nginx keeps a yes")
     parser.add_argument("--audio-seconds", type=int, default=600, help="length of the WAV")
     args = parser.parse_args()
-    for tool in ("nginx", "wrk"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            raise SystemExit(f"{tool} is needed: apt-get install -y nginx-light wrk")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not nginx_installed() or not shutil.which("wrk"):
+        raise SystemExit("nginx and wrk are needed: apt-get install -y nginx-light wrk")
 
     setup_django()
     from django.conf import settings
+    from django.test import override_settings
     from django.utils import timezone
+
+    from recordings_portal.catalog.nginx import Site, http_config
 
     recording, key, data, cookie = prepare(args)
     started = timezone.now()
@@ -283,40 +225,43 @@ def main():
             url = f"http://127.0.0.1:{port}{stream_path}"
             wait_until(lambda: socket.create_connection(("127.0.0.1", port)).close() or True,
                        "gunicorn")  # fmt: skip
-            check_bytes(url, cookie, data, portal=True)
+            check_bytes(url, cookie, data, refused=302)
             results["a"] = run_wrk(url, script, args)
 
-        # (b) and (c): one nginx with two servers; gunicorn behind it on a unix socket.
+        # (b), (c) and (d): one nginx with three servers; gunicorn behind it on a unix socket.
         sock = tmp / "gunicorn.sock"
-        accel_port, direct_port = free_port(), free_port()
-        conf = tmp / "nginx.conf"
-        # Stored files are 0600 (mkstemp), so nginx's workers must be the portal's own user:
-        # as root, nginx would otherwise drop to "nobody" and read nothing.
-        user = "user root;" if os.geteuid() == 0 else ""
-        conf.write_text(NGINX_CONF.format(
-            user=user, tmp=tmp, socket=sock, accel_port=accel_port, direct_port=direct_port,
-            accel_prefix=ACCEL_PREFIX, media=media,
-        ))  # fmt: skip
-        stack.enter_context(gunicorn(f"unix:{sock}",
-                                     {**env, "MEDIA_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX},
+        accel_port, direct_port, auth_port = free_port(), free_port(), free_port()
+        upstream = f"unix:{sock}"
+        with override_settings(MEDIA_ACCEL_REDIRECT_PREFIX=ACCEL_PREFIX):
+            with override_settings(MEDIA_AUTH_REQUEST_SECONDS=0):
+                accel = http_config(Site(upstream, f"127.0.0.1:{accel_port}", name="accel"))
+            with override_settings(MEDIA_AUTH_REQUEST_SECONDS=args.auth_seconds):
+                auth = http_config(Site(upstream, f"127.0.0.1:{auth_port}",
+                                        cache_dir=tmp / "auth-cache", name="auth"))  # fmt: skip
+        direct = DIRECT_SERVER.format(port=direct_port, media=media)
+        stack.enter_context(gunicorn(upstream,
+                                     {**env, "MEDIA_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX,
+                                      "MEDIA_AUTH_REQUEST_SECONDS": str(args.auth_seconds)},
                                      args, tmp / "gunicorn-b.log"))  # fmt: skip
-        stack.enter_context(process([nginx, "-c", str(conf), "-p", str(tmp)],
-                                    log=tmp / "nginx.log"))  # fmt: skip
         wait_until(lambda: sock.exists(), "gunicorn (unix socket)")
-        wait_until(lambda: socket.create_connection(("127.0.0.1", direct_port)).close() or True,
-                   "nginx")  # fmt: skip
+        stack.enter_context(running_nginx("\n".join([accel, auth, direct]), tmp,
+                                          [accel_port, direct_port, auth_port]))  # fmt: skip
         accel_url = f"http://127.0.0.1:{accel_port}{stream_path}"
         direct_url = f"http://127.0.0.1:{direct_port}/files/{key}"
-        check_bytes(accel_url, cookie, data, portal=True, redirected=True)
-        check_bytes(direct_url, cookie, data, portal=False)
+        auth_url = f"http://127.0.0.1:{auth_port}{stream_path}"
+        check_bytes(accel_url, cookie, data, refused=302, redirected=True)
+        check_bytes(direct_url, cookie, data, refused=None)
+        check_bytes(auth_url, cookie, data, refused=401, redirected=True)
         results["b"] = run_wrk(accel_url, script, args)
         results["c"] = run_wrk(direct_url, script, args)
+        results["d"] = run_wrk(auth_url, script, args)
 
     plays = _plays(recording, started)
     labels = {
         "a": "(a) Django streams (gunicorn, sendfile)",
         "b": "(b) Django authorises, X-Accel-Redirect, nginx sends",
         "c": "(c) nginx alone, no authorisation",
+        "d": f"(d) nginx auth_request, the portal's yes kept {args.auth_seconds} s",
     }
     ceiling = results["c"]["rps"]
     print()
@@ -327,11 +272,13 @@ def main():
         p50, p95, p99 = (r[p] / 1000 for p in ("p50", "p95", "p99"))
         print(f"| {label} | {r['rps']:,.0f} | {p50:.2f} | {p95:.2f} | {p99:.2f} | "
               f"{r['mb_s']:,.0f} | {r['rps'] / ceiling:.2f}x |")  # fmt: skip
-    ratio = results["b"]["rps"] / ceiling
     print()
-    print(f"(b) is {ratio:.2f}x of (c) (target >= 0.3x: {'met' if ratio >= 0.3 else 'NOT met'}); "
-          f"(b) is {results['b']['rps'] / results['a']['rps']:.2f}x of (a).")  # fmt: skip
-    total = sum(results[mode]["requests"] for mode in ("a", "b"))
+    for mode in ("b", "d"):
+        ratio = results[mode]["rps"] / ceiling
+        print(f"({mode}) is {ratio:.2f}x of (c) (target >= 0.3x: "
+              f"{'met' if ratio >= 0.3 else 'NOT met'}); "
+              f"{results[mode]['rps'] / results['a']['rps']:.2f}x of (a).")  # fmt: skip
+    total = sum(results[mode]["requests"] for mode in ("a", "b", "d"))
     expected = "1: one listening" if settings.REDIS_URL else "one per web process at most"
     print(f"recording.play events for {total:,} authorised range requests: {plays} "
           f"(expected {expected})")  # fmt: skip

@@ -187,6 +187,11 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 # to this internal location (e.g. /protected-media/) and nginx sends the bytes and ranges.
 # Empty: Django streams the files itself.
 MEDIA_ACCEL_REDIRECT_PREFIX = os.environ.get("MEDIA_ACCEL_REDIRECT_PREFIX", "")
+# Production behind nginx, for many listeners: nginx asks the portal whether a session may
+# play a recording (auth_request) and may reuse a yes for this many seconds, per session and
+# recording; a revoked permission or a sign-out then takes effect within that time.
+# 0: the authorisation endpoint is off (404) and every audio request reaches Django.
+MEDIA_AUTH_REQUEST_SECONDS = envint("MEDIA_AUTH_REQUEST_SECONDS", 0)
 STORAGES = {
     # Recordings are never served from a public URL: the portal streams them after a check.
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -10,6 +10,7 @@ urlpatterns = [
     # views/media.py: the audio (Range-aware), downloads, waveform peaks
     path("<int:pk>/", detail.recording_detail, name="detail"),
     path("<int:pk>/audio", media.stream, name="stream"),
+    path("<int:pk>/audio/authorisation", media.stream_authorisation, name="stream_authorisation"),
     path("<int:pk>/download", media.download, name="download"),
     path("<int:pk>/peaks", media.peaks, name="peaks"),
 ]

@@ -49,6 +49,9 @@ RECORDING = (("pk", a_playable_recording),)
 PAGES = {
     "catalog:detail": Page(allowed=BROWSERS, kwargs=RECORDING),
     "catalog:stream": Page(allowed=BROWSERS, kwargs=RECORDING),
+    # Asked by nginx's auth_request, which wants 401/403 rather than a redirect to sign in;
+    # off (404) unless MEDIA_AUTH_REQUEST_SECONDS is set. tests/catalog/test_nginx.py.
+    "catalog:stream_authorisation": Page(public=True, kwargs=RECORDING),
     "catalog:download": Page(allowed=BROWSERS, kwargs=RECORDING),
     "catalog:peaks": Page(allowed=BROWSERS, kwargs=RECORDING),
 }

@@ -4,6 +4,11 @@ Every request is authorised (`catalog.play_recording`), including each Range req
 player makes while seeking. Django streams the bytes itself by default; in production
 (MEDIA_ACCEL_REDIRECT_PREFIX set) it only authorises and answers `X-Accel-Redirect`, and nginx
 serves the bytes, Range and conditional requests from an `internal` location.
+
+For many listeners, nginx can instead ask `stream_authorisation` before serving the audio
+location itself (auth_request) and reuse a yes for MEDIA_AUTH_REQUEST_SECONDS per session and
+recording: nginx then checks every request against that decision at its own speed, and Django
+sees one request per session and recording in that time (README, Operations).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -79,6 +85,34 @@ def download(request, pk: int):
     return _serve(request, recording, disposition="attachment", audit=_audit_download)
 
 
+@login_not_required  # nginx's auth_request wants 401, not a redirect to the sign-in page
+@require_http_methods(["GET", "HEAD"])
+def stream_authorisation(request, pk: int):
+    """May this session play this recording? Asked by nginx (auth_request), never a browser.
+
+    200 with `X-Media-File` (the file under MEDIA_ROOT) and `X-Accel-Expires` (how long nginx
+    may reuse the yes); 200 without a file when there is nothing to play (nginx answers 404);
+    401 signed out; 403 not allowed. Only yeses are cacheable: a refusal is asked again.
+    """
+    seconds = settings.MEDIA_AUTH_REQUEST_SECONDS
+    if seconds <= 0:
+        raise Http404("Media authorisation for nginx is not enabled.")
+    if not request.user.is_authenticated:
+        return HttpResponse(status=401)
+    if not request.user.has_perm("catalog.play_recording"):
+        return HttpResponse(status=403)
+    response = HttpResponse()
+    rows = Recording.objects.select_related("account").only(*SERVING_FIELDS)
+    recording = rows.filter(pk=pk).first()
+    if recording is None or not recording.playable or not _in_storage(recording.storage_key):
+        response["X-Accel-Expires"] = "0"
+        return response
+    listening.note_request(request, recording, mode="nginx auth_request")
+    response["X-Media-File"] = recording.storage_key
+    response["X-Accel-Expires"] = str(seconds)
+    return response
+
+
 @capability("catalog.play_recording")
 @require_GET
 def peaks(request, pk: int):
@@ -93,6 +127,14 @@ def peaks(request, pk: int):
     response = HttpResponse(data, content_type="application/json")
     response["Cache-Control"] = CACHE_CONTROL
     return response
+
+
+def _in_storage(key: str) -> bool:
+    try:
+        storage.path(key)  # refuses a key that would leave the storage root
+    except storage.StorageError:
+        return False
+    return True
 
 
 # --- access events -----------------------------------------------------------------------
